@@ -1,0 +1,1 @@
+"""HF checkpoint -> GGUF converter (imported as opencoder_convert)."""

@@ -1,0 +1,65 @@
+"""The narrow surface the rest of the app sees: messages in, a stream of deltas out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenParams:
+    temperature: float = 0.0  # greedy, as the OpenCoder authors evaluate
+    max_tokens: int | None = None  # None: as many as the context window allows
+    seed: int | None = None
+    top_p: float = 0.95
+    top_k: int = 40
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    prompt_tokens: int  # the whole prompt sent for this turn
+    reused_tokens: int  # of those, served from the KV cache
+    generated_tokens: int
+    ttft_s: float  # request to first token
+    gen_tok_s: float  # generated tokens per second after the first
+    stop_reason: str  # "stop" | "length" | "cancelled"
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of the answer; the last one of a turn carries the stats."""
+
+    text: str = ""
+    stats: TurnStats | None = None
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    prompt_tokens: int
+    n_ctx: int
+
+    @property
+    def remaining(self) -> int:
+        return self.n_ctx - self.prompt_tokens
+
+
+class Engine(Protocol):
+    """What the TUI and the CLI need from a model; the llama.cpp engine and test doubles implement it."""
+
+    n_ctx: int
+
+    def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Delta]: ...
+
+    def count(self, messages: Sequence[Message]) -> ContextBudget: ...
+
+    def cancel(self) -> None: ...
