@@ -1,0 +1,248 @@
+"""The llama.cpp engine: load a GGUF, format chats, stream answers, cancel, count tokens."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import gguf
+import llama_cpp
+
+from opencoder_local.engine.backend import backend_in_use
+from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
+from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
+from opencoder_local.engine.template import opencoder_template, render_chat
+from opencoder_local.engine.threads import default_threads
+from opencoder_local.engine.tokenizer import looks_like_instruct, looks_like_opencoder
+from opencoder_local.engine.vocab import OPENCODER_OVERRIDES, Vocab, VocabOnlyModel
+from opencoder_local.errors import ModelFileError, UserError
+from opencoder_local.models.registry import resolve
+
+_KNOWN_ARCHS = frozenset(gguf.MODEL_ARCH_NAMES.values())
+
+
+class ContextFullError(UserError):
+    """The prompt leaves no room for an answer in the context window."""
+
+    def __init__(self, prompt_tokens: int, n_ctx: int):
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+        super().__init__(
+            f"the conversation takes {prompt_tokens:,} of the {n_ctx:,}-token context window, "
+            "leaving no room for an answer: start a new conversation or remove attachments"
+        )
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    n_ctx: int | None = None  # None: the model's trained window
+    n_threads: int | None = None  # None: physical performance cores
+    n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
+    exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
+    n_batch: int = 512
+
+
+def quiet_llama() -> None:
+    """llama.cpp logs through this logger; its lines would tear a TUI apart."""
+    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+
+
+def inspect_model(model: str) -> GGUFFile:
+    """Resolve a model name and check its file, raising one-line errors."""
+    info = read_gguf(resolve(model))
+    arch = info.architecture
+    if not arch:
+        raise ModelFileError(f"{info.path} has no general.architecture: it is not a model GGUF")
+    if arch not in _KNOWN_ARCHS:
+        raise ModelFileError(f"{info.path}: unsupported architecture {arch!r} (llama.cpp runs llama, qwen2 and other known families)")
+    return info
+
+
+def _use_exact(info: GGUFFile, requested: bool | None) -> bool:
+    return looks_like_opencoder(info) if requested is None else requested
+
+
+def load_vocab(model: str, exact_tokenizer: bool | None = None) -> tuple[VocabOnlyModel, GGUFFile]:
+    """The vocabulary alone, for tokenizing without loading weights."""
+    info = inspect_model(model)
+    quiet_llama()
+    return VocabOnlyModel(info.path, info, _use_exact(info, exact_tokenizer)), info
+
+
+def chat_template_for(info: GGUFFile) -> str | None:
+    """The GGUF's template; OpenCoder's ChatML for an OpenCoder Instruct GGUF without one; None: completion."""
+    template = info.get(gguf.Keys.Tokenizer.CHAT_TEMPLATE)
+    if template:
+        return str(template)
+    if looks_like_opencoder(info) and looks_like_instruct(info):
+        return opencoder_template()
+    return None
+
+
+def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> list[int]:
+    """Exactly the ids the model will see for this conversation (generation prompt included)."""
+    if template is None:
+        text = "".join(m.content for m in messages if m.role != "system")
+    else:
+        text = render_chat(template, messages)
+    ids = vocab.encode(text)
+    if vocab.add_bos and (not ids or ids[0] != vocab.bos_id):
+        ids.insert(0, vocab.bos_id)
+    return ids
+
+
+class LlamaEngine:
+    """One loaded model and its KV cache; one turn at a time."""
+
+    def __init__(self, info: GGUFFile, options: EngineOptions):
+        n_ctx_train = int(info.arch_key(gguf.Keys.LLM.CONTEXT_LENGTH, 4096))
+        if options.n_ctx is not None and not 0 < options.n_ctx <= n_ctx_train:
+            raise UserError(f"--ctx must be between 1 and the model's {n_ctx_train:,}-token window")
+        self.info = info
+        self.n_ctx = options.n_ctx or n_ctx_train
+        self.n_threads = options.n_threads or default_threads()
+        self.backend = backend_in_use(options.n_gpu_layers)
+        self.model_name = str(info.get(gguf.Keys.General.NAME) or info.path.stem)
+        self.quantization = info.file_type_name
+        exact = _use_exact(info, options.exact_tokenizer)
+        quiet_llama()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(info.path),
+                n_ctx=self.n_ctx,
+                n_batch=min(options.n_batch, self.n_ctx),
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_gpu_layers=options.n_gpu_layers,
+                use_mmap=True,
+                kv_overrides=dict(OPENCODER_OVERRIDES) if exact else None,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"llama.cpp could not load {info.path}: {exc}") from None
+        quiet_llama()
+        self.vocab = Vocab(llama_cpp.llama_model_get_vocab(self._llm.model), info, exact)
+        self.template = chat_template_for(info)
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
+        llama_cpp.llama_set_abort_callback(self._llm.ctx, self._abort_cb, None)
+
+    @property
+    def chat_mode(self) -> bool:
+        return self.template is not None
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.vocab.encode(text)
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        return build_prompt(self.vocab, self.template, messages)
+
+    def count(self, messages: Sequence[Message]) -> ContextBudget:
+        return ContextBudget(len(self.prompt_ids(messages)), self.n_ctx)
+
+    def cancel(self) -> None:
+        """Stop the running turn within one token (or one compute step of prompt evaluation)."""
+        self._cancel.set()
+
+    def _evaluate(self, ids: list[int]) -> int:
+        """Feed the prompt, reusing the cached prefix; returns how many tokens were reused."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens]
+        reused = 0
+        for a, b in zip(cached, ids):
+            if a != b:
+                break
+            reused += 1
+        reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
+        llm.n_tokens = reused
+        step = llm.n_batch
+        for start in range(reused, len(ids), step):
+            self._check_cancel()
+            self._decode(ids[start:start + step])
+        return reused
+
+    def _decode(self, ids: list[int]) -> None:
+        try:
+            self._llm.eval(ids)
+        except RuntimeError:
+            if self._cancel.is_set():
+                raise _Cancelled from None
+            raise
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+
+    def _sampler(self, params: GenParams):
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if params.temperature <= 0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        else:
+            seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+            for stage in (
+                llama_cpp.llama_sampler_init_top_k(params.top_k),
+                llama_cpp.llama_sampler_init_top_p(params.top_p, 1),
+                llama_cpp.llama_sampler_init_temp(params.temperature),
+                llama_cpp.llama_sampler_init_dist(seed),
+            ):
+                llama_cpp.llama_sampler_chain_add(chain, stage)
+        return chain
+
+    def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
+        """Stream the answer to a conversation; the last delta carries the turn's stats."""
+        ids = self.prompt_ids(messages)
+        if len(ids) >= self.n_ctx:
+            raise ContextFullError(len(ids), self.n_ctx)
+        budget = self.n_ctx - len(ids)
+        max_new = min(budget, params.max_tokens) if params.max_tokens else budget
+        with self._lock:
+            self._cancel.clear()
+            yield from self._run(ids, max_new, params)
+
+    def _run(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
+        start = time.perf_counter()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        sampler = self._sampler(params)
+        generated, reused, reason = 0, 0, "length"
+        first = last = start
+        try:
+            reused = self._evaluate(ids)
+            while generated < max_new:
+                self._check_cancel()
+                token = llama_cpp.llama_sampler_sample(sampler, self._llm.ctx, -1)
+                last = time.perf_counter()
+                if generated == 0:
+                    first = last
+                generated += 1
+                if self.vocab.is_stop(token):
+                    reason = "stop"
+                    break
+                text = decoder.decode(self.vocab.piece(token))
+                if text:
+                    yield Delta(text)
+                if generated < max_new:
+                    self._decode([token])
+        except _Cancelled:
+            reason = "cancelled"
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+        tail = decoder.decode(b"", final=True)
+        rate = (generated - 1) / (last - first) if generated > 1 and last > first else 0.0
+        stats = TurnStats(len(ids), reused, generated, (first if generated else last) - start, rate, reason)
+        yield Delta(tail, stats)
+
+
+def load_engine(model: str, options: EngineOptions = EngineOptions()) -> LlamaEngine:
+    """Resolve, check and load a model; every failure a user can cause is a one-line UserError."""
+    return LlamaEngine(inspect_model(model), options)
