@@ -1,11 +1,182 @@
-"""Command-line entry points (placeholder until the engine lands)."""
+"""Command-line entry points: flags in, calls out. No logic lives here."""
 
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from opencoder_local import __version__
+from opencoder_local.errors import UserError
+
+_TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 
 
-def main(argv=None) -> int:
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--model", help="model name (see `opencoder models`) or path to a .gguf file")
+    parser.add_argument(
+        "--opencoder-tokenizer",
+        choices=sorted(_TOKENIZER_MODES),
+        default=None,
+        help="OpenCoder's exact pre-split tokenization: auto (default) turns it on for OpenCoder GGUFs",
+    )
+
+
+def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Chat with a local code model.")
+    _add_model_flags(parser)
+    parser.add_argument("-p", "--prompt", help="answer this one question on stdout and exit ('-' reads stdin)")
+    parser.add_argument("--ctx", type=int, help="context window in tokens (at most the model's own)")
+    parser.add_argument("--system", help="system prompt (default: the model's own)")
+    parser.add_argument("--temperature", type=float, help="0 is greedy, as OpenCoder is evaluated (default 0)")
+    parser.add_argument("--max-tokens", type=int, help="longest answer in tokens (default: what the window allows)")
+    parser.add_argument("--seed", type=int, help="random seed for temperature > 0")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: physical performance cores)")
+    parser.add_argument("--theme", help="Textual theme name")
+    parser.add_argument("--continue", dest="continue_last", action="store_true", help="resume the last conversation")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from opencoder_local.settings import load_config
+
+    return load_config().with_overrides(
+        model=args.model,
+        ctx=args.ctx,
+        system=args.system,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        threads=args.threads,
+        theme=args.theme,
+        exact_tokenizer=_TOKENIZER_MODES[args.opencoder_tokenizer] if args.opencoder_tokenizer else None,
+        continue_last=args.continue_last or None,
+    )
+
+
+def _one_shot(settings, question: str) -> int:
+    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+    from opencoder_local.engine.protocol import GenParams, Message
+
+    engine = load_engine(
+        settings.model,
+        EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer),
+    )
+    messages = [Message("system", settings.system)] if settings.system else []
+    messages.append(Message("user", question))
+    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+    out = sys.stdout
+    for delta in engine.stream(messages, params):
+        out.write(delta.text)
+        out.flush()
+    out.write("\n")
+    out.flush()
     return 0
 
 
-def chat_main(argv=None) -> int:
+def _run_chat(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    question = args.prompt
+    if question == "-" or (question is None and not sys.stdin.isatty()):
+        question = sys.stdin.read()
+    if question is not None:
+        if not question.strip():
+            raise UserError("the prompt is empty")
+        return _one_shot(settings, question)
+    from opencoder_local.tui import run_tui
+
+    return run_tui(settings)
+
+
+def _read_messages(path: str):
+    from opencoder_local.engine.protocol import Message
+
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    ok = isinstance(data, list) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in data
+    )
+    if not ok:
+        raise UserError(f"{path} must hold a JSON list of {{\"role\": ..., \"content\": ...}} messages")
+    return [Message(m["role"], m["content"]) for m in data]
+
+
+def _run_tokenize(args: argparse.Namespace) -> int:
+    from opencoder_local.engine.llama_engine import build_prompt, chat_template_for, load_vocab
+
+    messages = _read_messages(args.chat) if args.chat else None
+    model, info = load_vocab(args.model or "demo", _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
+    try:
+        if messages is not None:
+            ids = build_prompt(model.vocab, chat_template_for(info), messages)
+        else:
+            ids = model.vocab.encode(sys.stdin.read())
+    finally:
+        model.close()
+    print(json.dumps(ids))
     return 0
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from opencoder_local import locations
+    from opencoder_local.models.registry import list_models
+
+    entries = list_models()
+    if not entries:
+        print(f"no models yet: convert one into {locations.models_dir()}", file=sys.stderr)
+    for entry in entries:
+        size = entry.path.stat().st_size / 2**20
+        print(f"{entry.name:<32} {size:>9.1f} MiB  {entry.path}")
+    return 0
+
+
+def _guard(run: Callable[[], int], prog: str) -> int:
+    """One clear line for anything a user can cause; no tracebacks."""
+    try:
+        return run()
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def chat_main(argv: Sequence[str] | None = None) -> int:
+    args = _chat_parser().parse_args(argv)
+    return _guard(lambda: _run_chat(args), "opencoder-chat")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opencoder", description="A local, offline coding assistant.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("chat", help="chat with a model (same flags as opencoder-chat)", add_help=False)
+    sub.add_parser("convert", help="convert a Hugging Face checkpoint to GGUF", add_help=False)
+    sub.add_parser("models", help="list the models you can name")
+    tok = sub.add_parser("tokenize", help="print the token ids of stdin (or of a chat) as a JSON array")
+    _add_model_flags(tok)
+    tok.add_argument("--chat", metavar="FILE.json", help="ids of the exact prompt this chat would send")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "chat":
+        return chat_main(argv[1:])
+    if argv and argv[0] == "convert":
+        from opencoder_convert.cli import main as convert_main
+
+        return convert_main(argv[1:])
+    args = parser.parse_args(argv)
+    runner = {"models": _run_models, "tokenize": _run_tokenize}[args.command]
+    return _guard(lambda: runner(args), "opencoder")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from opencoder_local.cli import main
+
+sys.exit(main())
