@@ -1,0 +1,1 @@
+"""Conversation + attached files -> the messages sent, within the window. No Textual here."""

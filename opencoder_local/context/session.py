@@ -1,0 +1,137 @@
+"""One chat: the stored conversation, the engine, and a turn that saves itself as it streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+from opencoder_local.context.attachments import Attachment, with_attachments
+from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window
+from opencoder_local.engine.protocol import Delta, Engine, GenParams, Message
+from opencoder_local.store import DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
+
+SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
+
+
+def title_for(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "New chat")
+    return first if len(first) <= 48 else first[:47] + "…"
+
+
+class ChatSession:
+    """The current conversation; every method may be called from a worker thread."""
+
+    def __init__(self, store: Store, params: GenParams, system: str | None = None, model: str = ""):
+        self.store = store
+        self.params = params
+        self.system = system
+        self.model = model
+        self.engine: Engine | None = None
+        self.conversation: Conversation | None = None
+        self.messages: list[StoredMessage] = []
+        self.attachments: list[Attachment] = []
+        self._stop = threading.Event()
+
+    # which conversation
+
+    def new(self) -> None:
+        self.conversation, self.messages, self.attachments = None, [], []
+
+    def open(self, conversation_id: int) -> bool:
+        conversation = self.store.conversation(conversation_id)
+        if conversation is None:
+            return False
+        self.conversation = conversation
+        self.messages = self.store.messages(conversation_id)
+        self.attachments = []
+        return True
+
+    def rename(self, title: str) -> None:
+        if self.conversation is not None:
+            self.store.rename(self.conversation.id, title)
+            self.conversation = self.store.conversation(self.conversation.id)
+
+    # what is sent
+
+    def prompt(self, draft: str = "") -> Prompt:
+        """The messages the engine would get now (with `draft` as the next question, if any)."""
+        if self.engine is None:
+            raise RuntimeError("no engine loaded")
+        history = [Message(m.role, m.content) for m in self.messages if m.content or m.role == "user"]
+        question = with_attachments(draft, self.attachments)
+        if question:
+            history.append(Message("user", question))
+        reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
+        return fit_to_window(self.engine.count, self.system, history, reserve)
+
+    def last(self, role: str) -> StoredMessage | None:
+        return next((m for m in reversed(self.messages) if m.role == role), None)
+
+    # changing the conversation
+
+    def add_user(self, text: str) -> StoredMessage:
+        content = with_attachments(text, self.attachments)
+        if self.conversation is None:
+            self.conversation = self.store.create_conversation(title_for(text), self.model)
+        message = self.store.add_message(self.conversation.id, "user", content)
+        self.messages.append(message)
+        self.attachments = []
+        return message
+
+    def truncate_from(self, message: StoredMessage) -> None:
+        """Forget a message and everything after it (regenerate, edit and resend)."""
+        self.store.delete_messages_from(message.conversation_id, message.id)
+        self.messages = [m for m in self.messages if m.id < message.id]
+
+    def drop_last_answer(self) -> bool:
+        """Before regenerating: remove what follows the last question; False if there is no question."""
+        question = self.last("user")
+        if question is None:
+            return False
+        after = [m for m in self.messages if m.id > question.id]
+        if after:
+            self.truncate_from(after[0])
+        return True
+
+    # a turn
+
+    def stop(self) -> None:
+        """Stop the running answer within a token; thread-safe."""
+        self._stop.set()
+        if self.engine is not None:
+            self.engine.cancel()
+
+    def answer(self) -> Iterator[Delta]:
+        """Stream an answer to the conversation, saving it about once a second and when it ends."""
+        engine = self.engine
+        if engine is None or self.conversation is None:
+            raise RuntimeError("answer() needs an engine and a question")
+        self._stop.clear()
+        messages = self.prompt().messages
+        row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
+        parts: list[str] = []
+        status = STOPPED  # an answer that ends without the engine's final stats was cut short
+        last_save = time.monotonic()
+        try:
+            for delta in engine.stream(messages, self.params):
+                if self._stop.is_set():
+                    engine.cancel()  # a stop that raced the start of the stream
+                parts.append(delta.text)
+                if delta.stats is not None:
+                    status = STOPPED if delta.stats.stop_reason == "cancelled" else DONE
+                now = time.monotonic()
+                if now - last_save >= SAVE_INTERVAL_S:
+                    self.store.update_message(row.id, "".join(parts), STREAMING)
+                    last_save = now
+                yield delta
+        except BaseException:
+            if not any(parts):  # nothing was written (a full context, a load error): no empty answer
+                self.store.delete_messages_from(row.conversation_id, row.id)
+                row = None
+            raise
+        finally:
+            if row is not None:
+                final = StoredMessage(row.id, row.conversation_id, "assistant", "".join(parts), status)
+                self.store.update_message(final.id, final.content, final.status)
+                self.messages.append(final)

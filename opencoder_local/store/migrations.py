@@ -1,0 +1,55 @@
+"""Schema changes as ordered functions; PRAGMA user_version records how many have run.
+
+The connection is in autocommit mode (isolation_level=None), so each step runs in its own
+explicit transaction: a failed migration leaves the database at the previous version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+
+def _initial(db: sqlite3.Connection) -> None:
+    for statement in (
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'done',
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX messages_by_conversation ON messages(conversation_id, id)",
+        "CREATE INDEX conversations_by_update ON conversations(updated)",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Run the migrations this database has not seen yet, each in its own transaction."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"the database is from a newer opencoder-local (schema {version}, this one knows {len(MIGRATIONS)})"
+        )
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return len(MIGRATIONS)
