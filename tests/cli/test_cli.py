@@ -1,0 +1,95 @@
+"""The one-shot CLI as a script would use it, and one clear line for every bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gguf
+import pytest
+
+from opencoder_local.models.registry import demo_path
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENCODER_HOME", str(tmp_path / "home"))
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())", *args],
+        input=stdin, capture_output=True, text=True, env=os.environ, timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_one_shot_answers_with_code():
+    result = run("--model", "demo", "-p", "Write a Python function that reverses a string")
+    assert result.returncode == 0, result.stderr
+    assert "def " in result.stdout and "```" in result.stdout
+
+
+def test_question_on_stdin_with_flags():
+    result = run("--model", "demo", "--max-tokens", "5", "--temperature", "0.7", "--seed", "3",
+                 "--system", "Answer briefly.", stdin="What is a list in Python?")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def _write_gguf(path: Path, arch: str) -> Path:
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    return path
+
+
+def test_bad_inputs_give_one_line_each(tmp_path):
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_text("just text")
+    truncated = tmp_path / "cut.gguf"
+    with demo_path().open("rb") as src:
+        truncated.write_bytes(src.read(40_000_000))
+    header_cut = tmp_path / "header.gguf"
+    header_cut.write_bytes(truncated.read_bytes()[:5000])
+    cases = [
+        (str(tmp_path / "missing.gguf"), ["not found"]),
+        (str(not_gguf), ["not a GGUF"]),
+        (str(truncated), ["truncated"]),
+        (str(header_cut), ["truncated"]),
+        (str(_write_gguf(tmp_path / "foo.gguf", "foo")), ["unsupported architecture", "foo"]),
+        (str(_write_gguf(tmp_path / "empty-llama.gguf", "llama")), ["could not load"]),
+        ("no-such-model", ["unknown model", "demo"]),
+    ]
+    for model, words in cases:
+        assert_one_line_error(run("--model", model, "-p", "hi"), *words)
+
+
+def test_context_overflow_and_bad_ctx_are_one_line():
+    assert_one_line_error(run("--model", "demo", "--ctx", "32", "-p", "word " * 100), "context window")
+    assert_one_line_error(run("--model", "demo", "--ctx", "999999", "-p", "hi"), "--ctx")
+
+
+def test_bad_chat_file_for_tokenize(tmp_path):
+    bad = tmp_path / "chat.json"
+    bad.write_text('{"role": "user"}')
+    result = subprocess.run(
+        [sys.executable, "-m", "opencoder_local", "tokenize", "--chat", str(bad)],
+        capture_output=True, text=True,
+    )
+    assert_one_line_error(result, "JSON list")
+
+
+def test_models_lists_the_demo():
+    result = subprocess.run([sys.executable, "-m", "opencoder_local", "models"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("demo")
