@@ -135,8 +135,9 @@ class LlamaEngine:
         self.template = chat_template_for(info)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        # llama.cpp calls this once per graph node: worth it for a long prompt, not per token.
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
-        llama_cpp.llama_set_abort_callback(self._llm.ctx, self._abort_cb, None)
+        self._no_abort_cb = llama_cpp.ggml_abort_callback(0)
 
     @property
     def chat_mode(self) -> bool:
@@ -167,9 +168,13 @@ class LlamaEngine:
         reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
         llm.n_tokens = reused
         step = llm.n_batch
-        for start in range(reused, len(ids), step):
-            self._check_cancel()
-            self._decode(ids[start:start + step])
+        llama_cpp.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
+        try:
+            for start in range(reused, len(ids), step):
+                self._check_cancel()
+                self._decode(ids[start:start + step])
+        finally:
+            llama_cpp.llama_set_abort_callback(llm.ctx, self._no_abort_cb, None)
         return reused
 
     def _decode(self, ids: list[int]) -> None:
