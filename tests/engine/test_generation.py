@@ -90,3 +90,13 @@ def test_answer_is_capped_by_the_remaining_window():
     _, stats = run(small, QUESTION)
     assert stats.generated_tokens <= budget.remaining
     assert budget.remaining == 128 - budget.prompt_tokens
+
+
+def test_defaults_come_from_the_model_and_the_machine():
+    from opencoder_local.engine.threads import default_threads
+
+    engine = load_engine("demo")
+    assert engine.n_ctx == 8192  # the GGUF's llama.context_length
+    assert engine.n_threads == default_threads() >= 1
+    assert engine.backend == "CPU"  # no GPU on these machines; Metal/CUDA when offload is built in
+    assert engine.quantization == "Q4_1" and engine.chat_mode
