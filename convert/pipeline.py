@@ -1,0 +1,93 @@
+"""The conversion, phase by phase: read config -> map tensor names -> write metadata ->
+stream tensors -> quantize."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from opencoder_convert.checkpoint import Checkpoint, read_checkpoint
+from opencoder_convert.metadata import add_model_metadata
+from opencoder_convert.quantize import BITS_PER_WEIGHT, LLAMA_TYPES, quantize
+from opencoder_convert.tensors import FILE_TYPES, OWN_TYPES, TensorPlan, plan_tensors
+from opencoder_convert.vocab import Vocab, read_vocab
+from opencoder_convert.writer import atomic_output, check_output_folder, write_gguf
+from opencoder_local.errors import UserError
+
+OUTTYPES = (*OWN_TYPES, *LLAMA_TYPES)
+DEFAULT_OUTTYPE = "q4_k_m"
+
+
+class OutTypeError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Job:
+    checkpoint: Checkpoint
+    vocab: Vocab
+    name: str
+    outtype: str
+    dest: Path
+
+
+def prepare(folder: Path, outtype: str = DEFAULT_OUTTYPE, outfile: Path | None = None,
+            name: str | None = None) -> Job:
+    """Read and check everything a conversion needs; nothing is written yet."""
+    if outtype not in OUTTYPES:
+        raise OutTypeError(f"unknown output type {outtype!r}; choose one of {', '.join(OUTTYPES)}")
+    folder = Path(folder).resolve()
+    checkpoint = read_checkpoint(folder)
+    name = name or folder.name
+    vocab = read_vocab(folder, checkpoint.config, name)
+    dest = Path(outfile) if outfile else folder.parent / f"{folder.name}-{outtype.upper()}.gguf"
+    return Job(checkpoint, vocab, name, outtype, dest.absolute())
+
+
+def intermediate_type(checkpoint: Checkpoint) -> str:
+    """The lossless type to hand llama.cpp's quantizer: the checkpoint's own when it has one."""
+    dtypes = {t.dtype for t in checkpoint.tensors.values() if len(t.shape) > 1}
+    return {frozenset({"BF16"}): "bf16", frozenset({"F16"}): "f16"}.get(frozenset(dtypes), "f32")
+
+
+def run(job: Job) -> Path:
+    """Write job.dest atomically; return it."""
+    own = job.outtype if job.outtype in OWN_TYPES else intermediate_type(job.checkpoint)
+    plans = plan_tensors(job.checkpoint, own)
+    own_bytes = sum(p.nbytes for p in plans)
+    if job.outtype in OWN_TYPES:
+        check_output_folder(job.dest, own_bytes)
+        with atomic_output(job.dest) as tmp:
+            _write(job, plans, own, tmp)
+        return job.dest
+    n_weights = sum(int(np.prod(p.shape)) for p in plans)
+    final_bytes = int(n_weights * BITS_PER_WEIGHT[job.outtype] / 8)
+    check_output_folder(job.dest, own_bytes + final_bytes)
+    with atomic_output(job.dest) as tmp, scratch_file(job.dest.parent, ".f.gguf") as scratch:
+        _write(job, plans, own, scratch)
+        quantize(scratch, tmp, job.outtype, final_bytes)
+    return job.dest
+
+
+def _write(job: Job, plans: list[TensorPlan], outtype: str, path: Path) -> None:
+    def metadata(writer) -> None:
+        add_model_metadata(writer, job.checkpoint.config, job.vocab, job.name, FILE_TYPES[outtype])
+
+    write_gguf(path, plans, metadata, f"converting {outtype}")
+
+
+@contextlib.contextmanager
+def scratch_file(folder: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file in `folder` that is always removed."""
+    fd, name = tempfile.mkstemp(prefix=".opencoder-convert.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
