@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from opencoder_local import __version__
-from opencoder_local.errors import UserError
+from opencoder_local.errors import UserError, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 
@@ -137,23 +137,9 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guard(run: Callable[[], int], prog: str) -> int:
-    """One clear line for anything a user can cause; no tracebacks."""
-    try:
-        return run()
-    except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-
-
 def chat_main(argv: Sequence[str] | None = None) -> int:
     args = _chat_parser().parse_args(argv)
-    return _guard(lambda: _run_chat(args), "opencoder-chat")
+    return run_guarded(lambda: _run_chat(args), "opencoder-chat")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return convert_main(argv[1:])
     args = parser.parse_args(argv)
     runner = {"models": _run_models, "tokenize": _run_tokenize}[args.command]
-    return _guard(lambda: runner(args), "opencoder")
+    return run_guarded(lambda: runner(args), "opencoder")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Errors a user can cause: each carries one line that says what went wrong and what to do."""
 
+import sys
+from typing import Callable
+
 
 class UserError(Exception):
     """A problem with the user's input or machine; shown as one line, never a traceback."""
@@ -11,3 +14,17 @@ class ModelFileError(UserError):
 
 class UnknownModelError(UserError):
     """A model name that is neither a known name nor a path to a GGUF file."""
+
+
+def run_guarded(run: Callable[[], int], prog: str, interrupted: str = "interrupted") -> int:
+    """Run a command: a UserError or Ctrl+C becomes one line on stderr and an exit code, never a traceback."""
+    try:
+        return run()
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
