@@ -93,3 +93,18 @@ def test_bad_chat_file_for_tokenize(tmp_path):
 def test_models_lists_the_demo():
     result = subprocess.run([sys.executable, "-m", "opencoder_local", "models"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("demo")
+
+
+def test_ctrl_c_while_streaming_is_one_line_and_exit_130():
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())",
+         "--model", "demo", "--max-tokens", "2000", "-p", "Write a very long Python tutorial."],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.read(20)  # it is streaming
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "opencoder-chat: interrupted"
