@@ -66,6 +66,7 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
+            self._draw(time.monotonic())
             self.stream.write("\n")
             self.stream.flush()
 
