@@ -1,0 +1,251 @@
+"""The chat screen: the log, the question box, the conversation sidebar, the status bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from opencoder_local.context.session import ChatSession
+from opencoder_local.engine.protocol import Engine
+from opencoder_local.errors import UserError
+from opencoder_local.settings import ChatSettings
+from opencoder_local.store import STOPPED, StoredMessage
+from opencoder_local.tui.commands import ChatCommands
+from opencoder_local.tui.screens.chat_actions import ChatActions
+from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from opencoder_local.tui.widgets.prompt_input import PromptInput
+from opencoder_local.tui.widgets.sidebar import Sidebar
+from opencoder_local.tui.widgets.status_bar import StatusBar
+
+RATE_INTERVAL_S = 0.25
+COUNT_DELAY_S = 0.15
+
+
+class ChatScreen(ChatActions, Screen):
+    COMMANDS = Screen.COMMANDS | {ChatCommands}
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+t", "edit_last", "Edit last"),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+o", "copy_code", "Copy code"),
+        Binding("ctrl+s", "save_code", "Save code"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+f", "search", "Search", show=False),
+        Binding("ctrl+l", "clear", "Clear", show=False),
+        Binding("f2", "rename", "Rename", show=False),
+    ]
+
+    class EngineLoaded(Message):
+        def __init__(self, engine: Engine):
+            super().__init__()
+            self.engine = engine
+
+    class EngineFailed(Message):
+        def __init__(self, error: str):
+            super().__init__()
+            self.error = error
+
+    def __init__(self, session: ChatSession, settings: ChatSettings, engine_factory: Callable[[ChatSettings], Engine]):
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        self.engine_factory = engine_factory
+        self.generating = False
+        self.waiting_for_model = False  # questions arrived before the model did
+        self.editing: StoredMessage | None = None
+        self._count_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="main"):
+                yield ChatLog(id="log")
+                yield PromptInput(id="prompt", placeholder="Ask about code…  (Enter sends, Ctrl+J newline)")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.status.set_state(f"loading {self.settings.model}…", "-busy")
+        self.query_one(PromptInput).focus()
+        if self.settings.continue_last:
+            last = self.session.store.last_conversation()
+            if last is not None:
+                self.session.open(last.id)
+                await self.log_view.show(self.session.messages)
+        self.refresh_sidebar()
+        self._load_engine()
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def log_view(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def prompt_input(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    # the model
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_engine(self) -> None:
+        try:
+            engine = self.engine_factory(self.settings)
+        except UserError as exc:
+            self.post_message(self.EngineFailed(str(exc)))
+        except Exception as exc:  # a broken install must still be a notice, not a dead app
+            self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(self.EngineLoaded(engine))
+
+    def on_chat_screen_engine_loaded(self, message: EngineLoaded) -> None:
+        engine = message.engine
+        self.session.engine = engine
+        self.status.set_model(
+            getattr(engine, "model_name", self.settings.model),
+            getattr(engine, "quantization", ""),
+            getattr(engine, "backend", ""),
+        )
+        self.status.set_state("ready", "-ready")
+        self.schedule_count()
+        if self.waiting_for_model:
+            self.waiting_for_model = False
+            self.call_later(self.start_answer)
+
+    def on_chat_screen_engine_failed(self, message: EngineFailed) -> None:
+        self.status.set_state("no model", "-error")
+        self.notify(
+            f"{message.error}\nChoose another model with --model, or fix the file, then restart.",
+            title="The model could not be loaded",
+            severity="error",
+            timeout=30,
+        )
+
+    # sending and answering
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        if self.generating:
+            self.notify("Still answering: press Esc to stop, then Enter to send.", severity="warning")
+            return
+        if self.editing is not None:
+            await self.log_view.remove_from(self.editing.id)
+            self.session.truncate_from(self.editing)
+            self.editing = None
+        try:
+            message = self.session.add_user(text)
+        except UserError as exc:
+            self.notify(str(exc), title="Not sent", severity="error", timeout=15)
+            return
+        self.prompt_input.clear()
+        await self.log_view.add(UserMessage(message.content, message.id))
+        self.log_view.follow()
+        if len(self.session.messages) == 1:
+            self.refresh_sidebar()
+        await self.start_answer()
+
+    async def start_answer(self) -> None:
+        if self.session.engine is None:
+            self.waiting_for_model = True
+            self.notify("Your message will be sent as soon as the model has loaded.")
+            return
+        view = await self.log_view.add(AssistantMessage())
+        view.start_stream()
+        self.generating = True
+        self.status.set_state("generating", "-busy")
+        self._generate(view)
+
+    @work(thread=True, exclusive=True, group="generate")
+    def _generate(self, view: AssistantMessage) -> None:
+        tokens, first, last_rate = 0, 0.0, 0.0
+        stats = None
+        try:
+            for delta in self.session.answer():
+                if delta.text:
+                    view.post_message(AssistantMessage.Chunk(delta.text))
+                    tokens += 1
+                    now = time.perf_counter()
+                    first = first or now
+                    if now - last_rate >= RATE_INTERVAL_S and now > first:
+                        self.status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
+                        last_rate = now
+                stats = delta.stats or stats
+        except UserError as exc:
+            view.post_message(AssistantMessage.Done(STOPPED, error=str(exc)))
+            return
+        answer = self.session.messages[-1]
+        view.post_message(AssistantMessage.Done(answer.status, answer.id, stats))
+
+    async def on_assistant_message_done(self, done: AssistantMessage.Done) -> None:
+        self.generating = False
+        if done.stats is not None:
+            self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
+        self.status.set_state("stopped" if done.status == STOPPED else "ready", "-ready")
+        if done.error:
+            self.notify(done.error, title="No answer", severity="error", timeout=20)
+            last = self.log_view.last_answer()
+            if last is not None and not last.content:
+                await last.remove()
+        self.schedule_count()
+
+    # the context meter
+
+    @on(PromptInput.Changed)
+    def schedule_count(self) -> None:
+        """Recount shortly after the draft stops changing (the count includes the draft)."""
+        if self._count_timer is not None:
+            self._count_timer.stop()
+        self._count_timer = self.set_timer(COUNT_DELAY_S, self._count_now)
+
+    def _count_now(self) -> None:
+        if self.session.engine is not None:
+            self._count(self.prompt_input.text.strip())
+
+    @work(thread=True, exclusive=True, group="count")
+    def _count(self, draft: str) -> None:
+        try:
+            prompt = self.session.prompt(draft)
+        except Exception:  # the meter is advisory; a failed count must not disturb typing
+            return
+        self.status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments)))
+
+    # conversations
+
+    def refresh_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        current = self.session.conversation.id if self.session.conversation else None
+        sidebar.show(self.session.store.conversations(sidebar.query_text), current)
+
+    @on(Sidebar.Search)
+    def _search_changed(self) -> None:
+        self.refresh_sidebar()
+
+    @on(Sidebar.Selected)
+    async def _switch(self, event: Sidebar.Selected) -> None:
+        if self.generating:
+            self.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
+            return
+        if self.session.open(event.conversation_id):
+            self.editing = None
+            await self.log_view.show(self.session.messages)
+            self.prompt_input.focus()
+            self.schedule_count()
+
+    @on(Sidebar.DeleteRequested)
+    def _delete_from_sidebar(self, event: Sidebar.DeleteRequested) -> None:
+        self.confirm_delete(event.conversation_id)

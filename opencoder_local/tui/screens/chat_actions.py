@@ -1,0 +1,230 @@
+"""What the chat screen's keys and palette commands do (kept apart so the screen stays readable)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from opencoder_local.context.attachments import read_attachment
+from opencoder_local.context.code_blocks import CodeBlock, code_blocks
+from opencoder_local.errors import UserError
+from opencoder_local.store.export import conversation_markdown, write_text_atomic
+from opencoder_local.tui.clipboard import copy_text
+from opencoder_local.tui.screens.ask import AskScreen
+from opencoder_local.tui.screens.code_picker import CodePickerScreen
+from opencoder_local.tui.screens.confirm import ConfirmScreen
+from opencoder_local.tui.widgets.sidebar import Sidebar
+
+if TYPE_CHECKING:
+    from opencoder_local.tui.screens.chat import ChatScreen
+
+
+class ChatActions:
+    """Mixed into ChatScreen; every action here is listed in tui.commands.CHAT_ACTIONS."""
+
+    # generation
+
+    def action_stop(self: "ChatScreen") -> None:
+        if self.generating:
+            self.session.stop()
+        elif self.editing is not None:
+            self.editing = None
+            self.prompt_input.clear()
+            self.notify("Edit cancelled.")
+
+    async def action_regenerate(self: "ChatScreen") -> None:
+        if not self._idle("regenerating"):
+            return
+        question = self.session.last("user")
+        if question is None:
+            self.notify("Nothing to regenerate yet: ask a question first.")
+            return
+        self.session.drop_last_answer()
+        await self.log_view.remove_from(question.id, keep=True)
+        self.log_view.follow()
+        await self.start_answer()
+
+    def action_edit_last(self: "ChatScreen") -> None:
+        if not self._idle("editing"):
+            return
+        question = self.session.last("user")
+        if question is None:
+            self.notify("There is no message of yours to edit yet.")
+            return
+        self.editing = question
+        self.prompt_input.text = question.content
+        self.prompt_input.focus()
+        self.prompt_input.move_cursor(self.prompt_input.document.end)
+        self.notify("Editing your last message: Enter resends it, Esc cancels.")
+
+    # conversations
+
+    async def action_new_chat(self: "ChatScreen") -> None:
+        if not self._idle("starting a new conversation"):
+            return
+        self.session.new()
+        self.editing = None
+        await self.log_view.show([])
+        self.refresh_sidebar()
+        self.prompt_input.focus()
+        self.schedule_count()
+
+    def action_clear(self: "ChatScreen") -> None:
+        if not self._idle("clearing") or not self.session.messages:
+            return
+
+        async def cleared(sure: bool | None) -> None:
+            if sure and self.session.messages:
+                self.session.truncate_from(self.session.messages[0])
+                await self.log_view.show([])
+                self.schedule_count()
+
+        self.app.push_screen(ConfirmScreen("Remove every message of this conversation?"), cleared)
+
+    def action_toggle_sidebar(self: "ChatScreen") -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+        if not sidebar.display:
+            self.prompt_input.focus()
+
+    def action_search(self: "ChatScreen") -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = True
+        sidebar.focus_search()
+
+    def action_rename(self: "ChatScreen") -> None:
+        conversation = self.session.conversation
+        if conversation is None:
+            self.notify("Send a message first: a new conversation is saved with its first question.")
+            return
+
+        def renamed(title: str | None) -> None:
+            if title:
+                self.session.rename(title)
+                self.refresh_sidebar()
+
+        self.app.push_screen(AskScreen("Rename conversation", conversation.title), renamed)
+
+    def action_delete(self: "ChatScreen") -> None:
+        if self.session.conversation is None:
+            self.notify("This conversation is not saved yet: nothing to delete.")
+            return
+        self.confirm_delete(self.session.conversation.id)
+
+    def confirm_delete(self: "ChatScreen", conversation_id: int) -> None:
+        conversation = self.session.store.conversation(conversation_id)
+        if conversation is None or not self._idle("deleting"):
+            return
+
+        async def deleted(sure: bool | None) -> None:
+            if not sure:
+                return
+            self.session.store.delete(conversation_id)
+            if self.session.conversation and self.session.conversation.id == conversation_id:
+                self.session.new()
+                await self.log_view.show([])
+            self.refresh_sidebar()
+            self.notify(f"Deleted “{conversation.title}”.")
+
+        self.app.push_screen(ConfirmScreen(f"Delete “{conversation.title}” for good?"), deleted)
+
+    def action_export(self: "ChatScreen") -> None:
+        conversation = self.session.conversation
+        if conversation is None:
+            self.notify("Nothing to export yet.")
+            return
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", conversation.title).strip("-").lower()[:40] or "conversation"
+
+        def export(path: str | None) -> None:
+            if path:
+                text = conversation_markdown(conversation, self.session.store.messages(conversation.id))
+                self._write_file(path, text, "Exported the conversation")
+
+        self.app.push_screen(AskScreen("Export to Markdown file", str(Path.cwd() / f"{slug}.md")), export)
+
+    # code blocks
+
+    def _blocks(self: "ChatScreen") -> list[CodeBlock]:
+        """The conversation's code blocks, newest first (answers only)."""
+        found: list[CodeBlock] = []
+        for message in reversed(self.session.messages):
+            if message.role == "assistant":
+                found.extend(reversed(code_blocks(message.content)))
+        return found
+
+    def action_copy_code(self: "ChatScreen") -> None:
+        blocks = self._blocks()
+        if not blocks:
+            self.notify("No code block in this conversation's answers yet.")
+            return
+        self._copy(blocks[0])
+
+    def action_copy_chosen_code(self: "ChatScreen") -> None:
+        self._choose("Copy which code block?", self._copy)
+
+    def action_save_code(self: "ChatScreen") -> None:
+        blocks = self._blocks()
+        if not blocks:
+            self.notify("No code block in this conversation's answers yet.")
+            return
+        self._save(blocks[0])
+
+    def action_save_chosen_code(self: "ChatScreen") -> None:
+        self._choose("Save which code block?", self._save)
+
+    def _choose(self: "ChatScreen", title: str, then) -> None:
+        blocks = self._blocks()
+        if not blocks:
+            self.notify("No code block in this conversation's answers yet.")
+            return
+        self.app.push_screen(CodePickerScreen(title, blocks), lambda block: block and then(block))
+
+    def _copy(self: "ChatScreen", block: CodeBlock) -> None:
+        used = copy_text(self.app, block.code)
+        lines = len(block.code.splitlines())
+        self.notify(f"Copied {lines} line{'s' if lines != 1 else ''} of {block.language or 'code'} ({', '.join(used)}).")
+
+    def _save(self: "ChatScreen", block: CodeBlock) -> None:
+        def save(path: str | None) -> None:
+            if path:
+                self._write_file(path, block.code if block.code.endswith("\n") else block.code + "\n", "Saved the code block")
+
+        self.app.push_screen(AskScreen("Save code block to file", str(Path.cwd() / block.suggested_name)), save)
+
+    def _write_file(self: "ChatScreen", path: str, text: str, done: str) -> None:
+        target = Path(path).expanduser()
+        try:
+            write_text_atomic(target, text)
+        except OSError as exc:
+            self.notify(f"Cannot write {target}: {exc.strerror or exc}. Choose another path.", severity="error")
+            return
+        self.notify(f"{done} to {target}.")
+
+    # attachments
+
+    def action_attach(self: "ChatScreen") -> None:
+        def attach(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                attachment = read_attachment(path)
+            except UserError as exc:
+                self.notify(str(exc), title="Not attached", severity="error", timeout=15)
+                return
+            self.session.attachments.append(attachment)
+            self.notify(f"Attached {attachment.name}: it goes with your next question.")
+            self.schedule_count()
+
+        self.app.push_screen(AskScreen("Attach a text file to your next question", placeholder="path/to/file.py"), attach)
+
+    def action_clear_attachments(self: "ChatScreen") -> None:
+        self.session.attachments.clear()
+        self.notify("Attachments removed.")
+        self.schedule_count()
+
+    def _idle(self: "ChatScreen", doing: str) -> bool:
+        if self.generating:
+            self.notify(f"Stop the answer (Esc) before {doing}.", severity="warning")
+            return False
+        return True

@@ -1,0 +1,133 @@
+"""The conversation on screen: questions and Markdown answers that stream in place."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Label, Markdown
+from textual.widgets.markdown import MarkdownStream
+
+from opencoder_local.engine.protocol import TurnStats
+from opencoder_local.store import DONE, STOPPED, STREAMING, StoredMessage
+
+FRAME_S = 1 / 20  # how often a streaming answer is re-rendered at most
+_STATUS_NOTES = {STOPPED: "■ stopped", STREAMING: "■ interrupted (the app was closed while answering)"}
+
+
+class MessageView(Widget):
+    """One message; `message_id` ties it to the stored row (None until it is saved)."""
+
+    def __init__(self, content: str, message_id: int | None = None, status: str = DONE):
+        super().__init__()
+        self.content = content
+        self.message_id = message_id
+        self.status = status
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(self.content)
+        yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
+
+    def on_mount(self) -> None:
+        self.set_class(self.status in _STATUS_NOTES, "-noted")
+
+
+class UserMessage(MessageView):
+    BORDER_TITLE = "You"
+
+
+class AssistantMessage(MessageView):
+    """An answer; while streaming it takes Chunk messages, posted from the generation thread."""
+
+    BORDER_TITLE = "Assistant"
+
+    class Chunk(Message, bubble=False):
+        def __init__(self, text: str):
+            super().__init__()
+            self.text = text
+
+    class Done(Message):
+        """The answer ended (posted to the view, then bubbles to the screen)."""
+
+        def __init__(self, status: str, message_id: int | None = None,
+                     stats: TurnStats | None = None, error: str | None = None):
+            super().__init__()
+            self.status = status
+            self.message_id = message_id
+            self.stats = stats
+            self.error = error
+
+    def __init__(self, content: str = "", message_id: int | None = None, status: str = DONE):
+        super().__init__(content, message_id, status)
+        self._stream: MarkdownStream | None = None
+        self._pending: list[str] = []
+
+    def start_stream(self) -> None:
+        self.add_class("-streaming")
+        self._stream = Markdown.get_stream(self.query_one(Markdown))
+
+    async def on_assistant_message_chunk(self, chunk: Chunk) -> None:
+        # Tokens are gathered for a frame, then written: a UI that re-renders per token holds the
+        # GIL so often that the generation thread slows down (and so does everything else).
+        self.content += chunk.text
+        if not self._pending:
+            self.set_timer(FRAME_S, self._flush)
+        self._pending.append(chunk.text)
+
+    async def _flush(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        if self._stream is not None and text:
+            await self._stream.write(text)
+
+    async def on_assistant_message_done(self, done: Done) -> None:
+        await self._flush()
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.remove_class("-streaming")
+        self.status = done.status
+        self.message_id = done.message_id
+        note = "■ " + done.error if done.error and not self.content else _STATUS_NOTES.get(done.status, "")
+        self.query_one(".note", Label).update(note)
+        self.set_class(bool(note), "-noted")
+
+
+class ChatLog(VerticalScroll):
+    """Scrolls with the answer unless the user has scrolled up (Textual's anchor)."""
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    async def show(self, messages: list[StoredMessage]) -> None:
+        await self.remove_children()
+        views = [_view_for(m) for m in messages if m.role in ("user", "assistant")]
+        if views:
+            await self.mount_all(views)
+        self.anchor()
+
+    async def add(self, view: MessageView) -> MessageView:
+        await self.mount(view)
+        return view
+
+    def follow(self) -> None:
+        """Scroll to the end and keep following (after the user sends something)."""
+        self.anchor()
+
+    async def remove_from(self, message_id: int, keep: bool = False) -> None:
+        """Remove a message's view (unless `keep`) and every view after it."""
+        views = list(self.query_children(MessageView))
+        for index, view in enumerate(views):
+            if view.message_id == message_id:
+                await self.remove_children(views[index + 1 if keep else index:])
+                return
+
+    def last_answer(self) -> AssistantMessage | None:
+        answers = list(self.query_children(AssistantMessage))
+        return answers[-1] if answers else None
+
+
+def _view_for(message: StoredMessage) -> MessageView:
+    kind = UserMessage if message.role == "user" else AssistantMessage
+    return kind(message.content, message.id, message.status)

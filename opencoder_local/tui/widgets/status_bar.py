@@ -1,0 +1,64 @@
+"""Model, backend, the exact context meter, live tokens/s, and what the app is doing."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Label
+
+from opencoder_local.engine.protocol import ContextBudget
+
+
+class StatusBar(Horizontal):
+    class Rate(Message, bubble=False):
+        """Live tokens/s from the generation thread; only the newest one matters."""
+
+        def __init__(self, tok_s: float):
+            super().__init__()
+            self.tok_s = tok_s
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, StatusBar.Rate)
+
+    class Context(Message, bubble=False):
+        """A fresh count of the prompt as it would be sent, from the counting thread."""
+
+        def __init__(self, budget: ContextBudget, dropped: int, attachments: int):
+            super().__init__()
+            self.budget = budget
+            self.dropped = dropped
+            self.attachments = attachments
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, StatusBar.Context)
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="state")
+        yield Label("", id="model")
+        yield Label("", id="backend")
+        yield Label("", id="context")
+        yield Label("", id="rate")
+
+    def set_state(self, text: str, kind: str = "") -> None:
+        label = self.query_one("#state", Label)
+        label.update(text)
+        label.set_classes(kind)
+
+    def set_model(self, name: str, quantization: str, backend: str) -> None:
+        self.query_one("#model", Label).update(f"{name} {quantization}".strip())
+        self.query_one("#backend", Label).update(backend)
+
+    def on_status_bar_rate(self, message: Rate) -> None:
+        self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "")
+
+    def on_status_bar_context(self, message: Context) -> None:
+        budget = message.budget
+        text = f"ctx {budget.prompt_tokens:,} / {budget.n_ctx:,}"
+        if message.dropped:
+            text += f" ({message.dropped} old msgs not sent)"
+        if message.attachments:
+            text += f" +{message.attachments} file{'s' if message.attachments > 1 else ''}"
+        label = self.query_one("#context", Label)
+        label.update(text)
+        label.set_class(budget.prompt_tokens >= budget.n_ctx * 0.9, "-full")
