@@ -82,7 +82,9 @@ class TensorRef:
 def to_f32(raw: np.ndarray, dtype: str) -> np.ndarray:
     """Widen stored values to float32; bf16 is the high half of an f32, so shift it into place."""
     if dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        wide = raw.astype(np.uint32)
+        wide <<= 16
+        return wide.view(np.float32)
     return raw.astype(np.float32)
 
 

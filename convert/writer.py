@@ -25,7 +25,7 @@ from opencoder_convert.checkpoint import to_f32
 from opencoder_convert.tensors import Q, TensorPlan
 from opencoder_local.errors import UserError
 
-CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 _SAME_TYPE = {"BF16": Q.BF16, "F16": Q.F16, "F32": Q.F32}
 
 
