@@ -13,14 +13,14 @@ from typing import Callable
 def _initial(db: sqlite3.Connection) -> None:
     for statement in (
         """CREATE TABLE conversations (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: views and exports refer to ids
             title TEXT NOT NULL,
             model TEXT NOT NULL DEFAULT '',
             created REAL NOT NULL,
             updated REAL NOT NULL
         )""",
         """CREATE TABLE messages (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: views and exports refer to ids
             conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
             role TEXT NOT NULL,
             content TEXT NOT NULL,

@@ -168,10 +168,10 @@ class ChatScreen(ChatActions, Screen):
         view.start_stream()
         self.generating = True
         self.status.set_state("generating", "-busy")
-        self._generate(view)
+        self._generate(view, self.status)
 
     @work(thread=True, exclusive=True, group="generate")
-    def _generate(self, view: AssistantMessage) -> None:
+    def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
         tokens, first, last_rate = 0, 0.0, 0.0
         stats = None
         try:
@@ -182,7 +182,7 @@ class ChatScreen(ChatActions, Screen):
                     now = time.perf_counter()
                     first = first or now
                     if now - last_rate >= RATE_INTERVAL_S and now > first:
-                        self.status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
+                        status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
                         last_rate = now
                 stats = delta.stats or stats
         except UserError as exc:
@@ -214,15 +214,15 @@ class ChatScreen(ChatActions, Screen):
 
     def _count_now(self) -> None:
         if self.session.engine is not None:
-            self._count(self.prompt_input.text.strip())
+            self._count(self.prompt_input.text.strip(), self.status)
 
     @work(thread=True, exclusive=True, group="count")
-    def _count(self, draft: str) -> None:
+    def _count(self, draft: str, status: StatusBar) -> None:
         try:
             prompt = self.session.prompt(draft)
         except Exception:  # the meter is advisory; a failed count must not disturb typing
             return
-        self.status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments)))
+        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments)))
 
     # conversations
 

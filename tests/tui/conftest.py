@@ -1,0 +1,84 @@
+"""Every test gets its own OPENCODER_HOME; the demo model is loaded once and shared."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from opencoder_local.settings import ChatSettings
+from opencoder_local.tui.app import load_real_engine, make_app
+
+
+def pytest_collection_modifyitems(items):
+    """Async tests run on asyncio through anyio's pytest plugin (anyio comes with Textual's stack)."""
+    for item in items:
+        if asyncio.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def opencoder_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("OPENCODER_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_engine():
+    return load_real_engine(ChatSettings())
+
+
+@pytest.fixture
+def demo_app(demo_engine):
+    """An app on the real demo model (already loaded, so each test starts fast)."""
+
+    def build(**settings):
+        settings.setdefault("max_tokens", 120)  # short answers keep the suite quick
+        return make_app(ChatSettings(**settings), lambda _settings: demo_engine)
+
+    return build
+
+
+async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
+    """Let the app run until `condition()` holds; fail with a clear message if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(condition, '__name__', condition)}")
+        await pilot.pause(0.02)
+
+
+async def ready(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.screen.session.engine is not None)
+
+
+async def ask(pilot, text: str) -> None:
+    """Type a question, send it, and wait for the whole answer."""
+    screen = pilot.app.screen
+    before = len(screen.session.messages)
+    screen.prompt_input.text = text
+    await pilot.press("enter")
+    await answered(pilot, before + 2)
+
+
+async def answered(pilot, count: int) -> None:
+    """Wait until the conversation has `count` messages and the answer is shown as finished."""
+    screen = pilot.app.screen
+
+    def done() -> bool:
+        return len(screen.session.messages) >= count and not screen.generating
+
+    await wait_for(pilot, done)
+    await pilot.pause(0.05)
+
+
+def notices(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)

@@ -1,0 +1,58 @@
+"""A scripted engine for the tests that need exact control of the answer and its timing."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Iterator, Sequence
+
+from opencoder_local.engine.llama_engine import ContextFullError
+from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
+
+
+def pieces(text: str) -> list[str]:
+    """Token-sized pieces: words with their following whitespace."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+class ScriptedEngine:
+    """Answers with the given texts in turn (the last one repeats), `delay` seconds per piece."""
+
+    model_name = "Scripted-Coder-1B"
+    quantization = "Q4_1"
+    backend = "CPU"
+    chat_mode = True
+
+    def __init__(self, answers: Sequence[str] | str = "Hello.", delay: float = 0.0, n_ctx: int = 4096):
+        self.answers = [answers] if isinstance(answers, str) else list(answers)
+        self.delay = delay
+        self.n_ctx = n_ctx
+        self.turns = 0
+        self.prompts: list[list[Message]] = []
+        self._cancel = threading.Event()
+
+    def count(self, messages: Sequence[Message]) -> ContextBudget:
+        return ContextBudget(sum(3 + len(pieces(m.content)) for m in messages) + 2, self.n_ctx)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
+        prompt = self.count(messages).prompt_tokens
+        if prompt >= self.n_ctx:
+            raise ContextFullError(prompt, self.n_ctx)
+        self._cancel.clear()
+        self.prompts.append(list(messages))
+        answer = self.answers[min(self.turns, len(self.answers) - 1)]
+        self.turns += 1
+        sent, reason = 0, "stop"
+        for piece in pieces(answer):
+            if self._cancel.is_set():
+                reason = "cancelled"
+                break
+            if self.delay:
+                time.sleep(self.delay)
+            sent += 1
+            yield Delta(piece)
+        yield Delta("", TurnStats(prompt, 0, sent, 0.01, 123.4, reason))

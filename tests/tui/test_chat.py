@@ -1,0 +1,147 @@
+"""The main flows on the real demo model through llama.cpp."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from opencoder_local import locations
+from opencoder_local.settings import ChatSettings
+from opencoder_local.tui.app import make_app
+from opencoder_local.tui.widgets.chat_log import AssistantMessage, UserMessage
+from opencoder_local.tui.widgets.prompt_input import PromptInput
+from opencoder_local.tui.widgets.status_bar import StatusBar
+
+from tests.tui.conftest import answered, ask, ready, wait_for
+
+QUESTION = "Write a Python function that reverses a string. Answer with a code block."
+
+
+def stored(sql: str) -> list[tuple]:
+    with sqlite3.connect(locations.database_path()) as db:
+        return db.execute(sql).fetchall()
+
+
+def label(app, name: str) -> str:
+    return str(app.screen.query_one(StatusBar).query_one(f"#{name}").render())
+
+
+async def test_real_engine_loads_in_a_worker_and_the_status_bar_shows_it():
+    app = make_app(ChatSettings())  # the default factory: llama.cpp loads the demo model
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "loading" in label(app, "state")  # interactive before the model is there
+        await ready(pilot)
+        await wait_for(pilot, lambda: "ctx" in label(app, "context"))
+        assert label(app, "model").endswith("Q4_1")
+        assert label(app, "backend") == "CPU"
+        engine = app.screen.session.engine
+        assert label(app, "context") == f"ctx {engine.count([]).prompt_tokens:,} / {engine.n_ctx:,}"
+
+
+async def test_ask_streams_a_markdown_answer_that_is_saved(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, QUESTION)
+        answer = app.screen.session.messages[-1]
+        assert answer.role == "assistant" and answer.status == "done" and answer.content
+        view = app.screen.query(AssistantMessage).last()
+        assert view.content == answer.content and view.message_id == answer.id
+        assert "tok/s" in label(app, "rate")
+        assert stored("SELECT role, status FROM messages") == [("user", "done"), ("assistant", "done")]
+        assert stored("SELECT title FROM conversations") == [(QUESTION[:47] + "…",)]
+
+
+async def test_context_meter_counts_the_conversation_and_the_draft_exactly(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Say hi.")
+        screen = app.screen
+        screen.prompt_input.text = "And now a draft that is not sent yet"
+        engine = screen.session.engine
+        expected = engine.count(screen.session.prompt("And now a draft that is not sent yet").messages)
+        await wait_for(pilot, lambda: label(app, "context") == f"ctx {expected.prompt_tokens:,} / {engine.n_ctx:,}")
+        history = [m for m in screen.session.prompt().messages]
+        assert expected.prompt_tokens > engine.count(history).prompt_tokens
+
+
+async def test_enter_sends_and_ctrl_j_inserts_a_newline(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("h", "i", "ctrl+j", "y", "o")
+        assert app.screen.query_one(PromptInput).text == "hi\nyo"
+        await pilot.press("enter")
+        await answered(pilot, 2)
+        assert app.screen.session.messages[0].content == "hi\nyo"
+        assert app.screen.query_one(PromptInput).text == ""
+
+
+async def test_escape_stops_at_once_and_keeps_the_partial_answer(demo_app):
+    app = demo_app(max_tokens=2000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        screen.prompt_input.text = "Write a very long, detailed tutorial about Python classes with many code examples."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.generating and len(screen.query(AssistantMessage).last().content) > 20)
+        await pilot.press("escape")
+        await answered(pilot, 2)
+        answer = screen.session.messages[-1]
+        assert answer.status == "stopped" and answer.content
+        assert stored("SELECT status, content FROM messages WHERE role = 'assistant'") == [("stopped", answer.content)]
+        view = screen.query(AssistantMessage).last()
+        assert "stopped" in str(view.query_one(".note").render())
+        assert "stopped" in label(app, "state")
+
+
+async def test_regenerate_replaces_the_last_answer(demo_app):
+    app = demo_app(temperature=0.8)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, QUESTION)
+        first = app.screen.session.messages[-1]
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.screen.session.messages[-1].id != first.id and not app.screen.generating)
+        await pilot.pause(0.05)
+        rows = stored("SELECT id, role FROM messages ORDER BY id")
+        assert [r[1] for r in rows] == ["user", "assistant"] and rows[1][0] > first.id
+        assert len(app.screen.query(AssistantMessage)) == 1
+
+
+async def test_edit_and_resend_the_last_question(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "What is a list in Python?")
+        await pilot.press("ctrl+t")
+        prompt = app.screen.query_one(PromptInput)
+        assert prompt.text == "What is a list in Python?"
+        prompt.text = "What is a tuple in Python?"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.session.messages[0].content.endswith("tuple in Python?"))
+        await answered(pilot, 2)
+        assert [c for (c,) in stored("SELECT content FROM messages WHERE role = 'user'")] == ["What is a tuple in Python?"]
+        users = app.screen.query(UserMessage)
+        assert len(users) == 1 and users.first().content == "What is a tuple in Python?"
+
+
+async def test_a_question_typed_before_the_model_is_ready_is_sent_when_it_is(demo_engine):
+    import threading
+
+    gate = threading.Event()
+
+    def slow_factory(_settings):
+        gate.wait(10)
+        return demo_engine
+
+    app = make_app(ChatSettings(), slow_factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.prompt_input.text = "Say hello."
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert [m.role for m in app.screen.session.messages] == ["user"]
+        assert "loading" in label(app, "state")
+        gate.set()
+        await answered(pilot, 2)
+        assert app.screen.session.messages[-1].content
