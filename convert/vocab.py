@@ -1,6 +1,7 @@
 """Phase 3a: the tokenizer files of a checkpoint -> GGUF tokenizer metadata.
 
-SentencePiece (OpenCoder, Llama 2 style) becomes tokenizer.ggml.model="llama". For OpenCoder
+SentencePiece (OpenCoder, Llama 2 style) becomes tokenizer.ggml.model="llama" (a Hugging Face
+tokenizer.json BPE vocabulary is refused with a clear message for now). For OpenCoder
 we also record what llama.cpp cannot do by itself: no space prefix, and the regex pre-split
 (`tokenizer.ggml.pre`="opencoder" plus the pattern under PRE_SPLIT_KEY) that our engine applies.
 """
@@ -68,9 +69,10 @@ def read_vocab(folder: Path, config: ModelConfig, name: str) -> Vocab:
     if (folder / "tokenizer.model").is_file():
         vocab = sentencepiece_vocab(folder, tok_config, name)
     elif (folder / "tokenizer.json").is_file():
-        from opencoder_convert.bpe_vocab import bpe_vocab
-
-        vocab = bpe_vocab(folder, tok_config)
+        raise CheckpointError(
+            f"{folder} has a byte-level BPE tokenizer.json; opencoder-convert supports SentencePiece "
+            "tokenizer.model vocabularies (OpenCoder, Llama 2) only so far"
+        )
     else:
         raise CheckpointError(f"{folder} has no tokenizer.model or tokenizer.json; copy the tokenizer files in")
     _pad(vocab, config.vocab_size)

@@ -56,6 +56,12 @@ def test_missing_tokenizer(capsys, ckpt, out_dir):
     assert "tokenizer" in fails(capsys, ckpt, out_dir)
 
 
+def test_bpe_tokenizer_json_is_not_supported_yet(capsys, ckpt, out_dir):
+    (ckpt / "tokenizer.model").unlink()
+    (ckpt / "tokenizer.json").write_text("{}")
+    assert "tokenizer.json" in fails(capsys, ckpt, out_dir)
+
+
 def test_unreadable_tokenizer(capsys, ckpt, out_dir):
     (ckpt / "tokenizer.model").write_bytes(b"\xff\xff\xff not a protobuf")
     assert "SentencePiece" in fails(capsys, ckpt, out_dir)
