@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    dest = None
     try:
         job = prepare(args.checkpoint, args.outtype.lower(), args.outfile, args.name)
         dest = run(job)
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output file was written", file=sys.stderr)
+        done = f"{dest} was written but not verified" if dest else "no output file was written"
+        print(f"{PROG}: interrupted; {done}", file=sys.stderr)
         return 130
     return 0
