@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -11,15 +10,9 @@ from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import load_real_engine, make_app
 
 
-def pytest_collection_modifyitems(items):
-    """Async tests run on asyncio through anyio's pytest plugin (anyio comes with Textual's stack)."""
-    for item in items:
-        if asyncio.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.anyio)
-
-
 @pytest.fixture
 def anyio_backend():
+    """Async tests (marked anyio in each module) run on asyncio through anyio's pytest plugin."""
     return "asyncio"
 
 

@@ -11,9 +11,13 @@ from opencoder_local.tui.widgets.chat_log import AssistantMessage, UserMessage
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.status_bar import StatusBar
 
+import pytest
+
 from tests.tui.conftest import answered, ask, ready, wait_for
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
+
+pytestmark = pytest.mark.anyio
 
 
 def stored(sql: str) -> list[tuple]:

@@ -1,0 +1,70 @@
+"""Copy and save code blocks."""
+
+from __future__ import annotations
+
+from opencoder_local.settings import ChatSettings
+from opencoder_local.tui.app import make_app
+from opencoder_local.tui.screens.code_picker import CodePickerScreen
+
+import pytest
+
+from tests.tui.conftest import ask, notices, ready
+from tests.tui.scripted import ScriptedEngine
+
+ANSWER = (
+    "First a helper:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\n"
+    "Then run it:\n\n```bash\npython -c 'print(1)'\n```\n"
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def app_with_code():
+    return make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+
+
+async def test_copy_the_last_code_block():
+    app = app_with_code()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "show code")
+        await pilot.press("ctrl+o")
+        assert app.clipboard == "python -c 'print(1)'\n"
+        assert "Copied 1 line of bash (OSC 52" in notices(app)
+
+
+async def test_copy_a_chosen_code_block_from_the_palette():
+    app = app_with_code()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "show code")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Copy a code")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, CodePickerScreen)
+        await pilot.press("down", "enter")
+        assert app.clipboard == "def double(x):\n    return 2 * x\n"
+
+
+async def test_save_the_last_code_block_to_a_file(tmp_path):
+    app = app_with_code()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "show code")
+        await pilot.press("ctrl+s")
+        field = app.screen.query_one("Input")
+        assert field.value.endswith("snippet.sh")
+        field.value = str(tmp_path / "run.sh")
+        await pilot.press("enter")
+        assert (tmp_path / "run.sh").read_text() == "python -c 'print(1)'\n"
+
+
+async def test_no_code_block_is_a_notice_not_an_error():
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("plain words"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "hi")
+        await pilot.press("ctrl+o")
+        assert "No code block" in notices(app)

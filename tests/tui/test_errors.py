@@ -1,0 +1,104 @@
+"""What the user sees when something goes wrong: a notice that says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from opencoder_local import locations
+from opencoder_local.settings import ChatSettings
+from opencoder_local.tui.app import make_app
+from opencoder_local.tui.widgets.chat_log import AssistantMessage
+from opencoder_local.tui.widgets.status_bar import StatusBar
+
+from tests.tui.conftest import ask, notices, ready, wait_for
+from tests.tui.scripted import ScriptedEngine
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_model_that_fails_to_load_is_a_notice_and_the_app_stays_up(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf at all")
+    app = make_app(ChatSettings(model=str(bad)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "could not be loaded" in "".join(str(n.title) for n in app._notifications))
+        assert "broken.gguf" in notices(app)
+        assert str(app.screen.query_one(StatusBar).query_one("#state").render()) == "no model"
+        app.screen.prompt_input.text = "hello?"
+        await pilot.press("enter")
+        assert "as soon as the model has loaded" in notices(app)
+        assert app.is_running
+
+
+async def test_an_unknown_model_name_is_a_notice():
+    app = make_app(ChatSettings(model="no-such-model"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "no-such-model" in notices(app))
+        assert "unknown model" in notices(app)
+
+
+async def test_a_full_context_is_a_notice_and_no_empty_answer_is_kept(demo_engine):
+    from opencoder_local.tui.app import load_real_engine
+
+    app = make_app(ChatSettings(ctx=64), load_real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        app.screen.prompt_input.text = "explain " * 80
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "context window" in notices(app))
+        await pilot.pause(0.1)
+        assert "context window" in notices(app) and "new conversation" in notices(app)
+        assert [m.role for m in app.screen.session.messages] == ["user"]
+        assert not app.screen.query(AssistantMessage)
+
+
+async def test_a_database_that_cannot_be_opened_is_a_notice_and_chat_still_works():
+    locations.data_dir().parent.mkdir(parents=True, exist_ok=True)
+    locations.data_dir().write_text("a file where the data folder should be")
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("still here"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        assert "cannot open the conversation database" in notices(app)
+        await ask(pilot, "hi")
+        assert app.screen.session.messages[-1].content == "still here"
+
+
+@pytest.mark.parametrize("theme, applied", [("nord", "nord"), ("no-such-theme", None)])
+async def test_theme_from_settings(theme, applied):
+    app = make_app(ChatSettings(theme=theme), lambda _s: ScriptedEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.05)
+        if applied:
+            assert app.theme == applied
+        else:
+            assert "Unknown theme 'no-such-theme'" in notices(app)
+
+
+async def test_attaching_a_binary_file_is_a_notice(tmp_path):
+    blob = tmp_path / "image.png"
+    blob.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await app.screen.run_action("attach")
+        await pilot.pause()
+        app.screen.query_one("Input").value = str(blob)
+        await pilot.press("enter")
+        assert "binary file" in notices(app)
+        assert app.screen.session.attachments == []
+
+
+async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
+    source = tmp_path / "util.py"
+    source.write_text("def f():\n    return 1\n")
+    engine = ScriptedEngine("seen")
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await app.screen.run_action("attach")
+        await pilot.pause()
+        app.screen.query_one("Input").value = str(source)
+        await pilot.press("enter")
+        await ask(pilot, "What does this do?")
+        sent = engine.prompts[-1][-1].content
+        assert sent.startswith("What does this do?") and "File `util.py`:\n```py\ndef f():" in sent
