@@ -30,7 +30,13 @@ class MessageView(Widget):
         yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
 
     def on_mount(self) -> None:
-        self.set_class(self.status in _STATUS_NOTES, "-noted")
+        self.show_note(_STATUS_NOTES.get(self.status, ""))
+
+    def show_note(self, text: str) -> None:
+        # Set on the label itself: a class on this widget would restyle every Markdown block in it.
+        note = self.query_one(".note", Label)
+        note.update(text)
+        note.display = bool(text)
 
 
 class UserMessage(MessageView):
@@ -64,7 +70,7 @@ class AssistantMessage(MessageView):
         self._pending: list[str] = []
 
     def start_stream(self) -> None:
-        self.add_class("-streaming")
+        self.border_subtitle = "writing…"
         self._stream = Markdown.get_stream(self.query_one(Markdown))
 
     async def on_assistant_message_chunk(self, chunk: Chunk) -> None:
@@ -86,12 +92,10 @@ class AssistantMessage(MessageView):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        self.remove_class("-streaming")
+        self.border_subtitle = ""
         self.status = done.status
         self.message_id = done.message_id
-        note = "■ " + done.error if done.error and not self.content else _STATUS_NOTES.get(done.status, "")
-        self.query_one(".note", Label).update(note)
-        self.set_class(bool(note), "-noted")
+        self.show_note(_STATUS_NOTES.get(done.status, ""))
 
 
 class ChatLog(VerticalScroll):

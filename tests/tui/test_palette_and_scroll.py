@@ -1,0 +1,78 @@
+"""The command palette lists every action; the log follows the answer unless the user scrolled up."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandPalette
+
+from opencoder_local.settings import ChatSettings
+from opencoder_local.tui.app import make_app
+from opencoder_local.tui.commands import CHAT_ACTIONS
+from opencoder_local.tui.screens.chat import ChatScreen
+from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog
+
+from tests.tui.conftest import answered, ask, ready, wait_for
+from tests.tui.scripted import ScriptedEngine
+
+pytestmark = pytest.mark.anyio
+
+
+def test_every_palette_action_exists_on_the_chat_screen_and_every_key_is_in_the_palette():
+    actions = {action for _title, _help, action in CHAT_ACTIONS}
+    for action in actions:
+        assert callable(getattr(ChatScreen, f"action_{action}", None)), action
+    bound = {binding.action for binding in ChatScreen.BINDINGS}
+    assert bound <= actions
+
+
+async def test_the_palette_shows_all_chat_actions_and_runs_them():
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("ok"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "hello")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        shown = {str(option.prompt).split("\n")[0] for option in palette.query_one("CommandList").options}
+        assert {title for title, _h, _a in CHAT_ACTIONS} <= shown
+        await pilot.press(*"new conv")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.session.conversation is None)
+
+
+async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
+    long_answer = "\n\n".join(f"Paragraph {i} of a long answer." for i in range(80))
+    engine = ScriptedEngine(long_answer, delay=0.004)
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        log = app.screen.query_one(ChatLog)
+        await ask(pilot, "first")
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        app.screen.prompt_input.text = "second"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.generating and len(app.screen.query(AssistantMessage)) == 2)
+        await wait_for(pilot, lambda: "Paragraph 10" in app.screen.query(AssistantMessage).last().content)
+        await pilot.pause(0.1)
+        log.scroll_to(y=0, animate=False)  # as a mouse wheel would
+        log.release_anchor()
+        await answered(pilot, 4)
+        await pilot.pause(0.1)
+        assert log.scroll_y < log.max_scroll_y - 50
+
+
+async def test_the_input_stays_usable_while_an_answer_streams():
+    engine = ScriptedEngine("word " * 3000, delay=0.002)
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.screen.prompt_input.text = "go"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.generating)
+        await pilot.press(*"next question")
+        assert app.screen.generating
+        assert app.screen.prompt_input.text == "next question"
+        await pilot.press("escape")
+        await answered(pilot, 2)
