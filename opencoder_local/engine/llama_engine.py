@@ -112,7 +112,7 @@ class LlamaEngine:
         self.n_ctx = options.n_ctx or n_ctx_train
         self.n_threads = options.n_threads or default_threads()
         self.backend = backend_in_use(options.n_gpu_layers)
-        self.model_name = str(info.get(gguf.Keys.General.NAME) or info.path.stem)
+        self.model_name = info.path.stem  # what the user named or converted; general.name is often a training-run label
         self.quantization = info.file_type_name
         exact = _use_exact(info, options.exact_tokenizer)
         quiet_llama()
