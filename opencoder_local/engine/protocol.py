@@ -57,6 +57,10 @@ class Engine(Protocol):
     """What the TUI and the CLI need from a model; the llama.cpp engine and test doubles implement it."""
 
     n_ctx: int
+    model_name: str
+    quantization: str  # e.g. "Q4_K_M"
+    backend: str  # "CPU", "Metal", "CUDA", ...
+    chat_mode: bool  # False: a base model, plain completion
 
     def stream(self, messages: Sequence[Message], params: GenParams) -> Iterator[Delta]: ...
 
