@@ -1,0 +1,100 @@
+"""SVG snapshots of the main screens: scripted engine, fixed conversation, fixed size.
+
+Update after an intended visual change with: pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from opencoder_local import locations
+from opencoder_local.context.session import ChatSession
+from opencoder_local.engine.protocol import GenParams
+from opencoder_local.errors import ModelFileError
+from opencoder_local.settings import ChatSettings
+from opencoder_local.store import STOPPED, Store
+from opencoder_local.tui.app import make_app
+
+from tests.tui.conftest import ask, ready, wait_for
+from tests.tui.scripted import ScriptedEngine
+
+SIZE = (110, 34)
+ANSWER = (
+    "Here is a small, tested helper:\n\n"
+    "```python\n"
+    "def is_prime(n: int) -> bool:\n"
+    "    \"\"\"True when n has no divisor but 1 and itself.\"\"\"\n"
+    "    if n < 2:\n"
+    "        return False\n"
+    "    return all(n % d for d in range(2, int(n ** 0.5) + 1))\n"
+    "```\n\n"
+    "It checks divisors up to **the square root**, so it runs in `O(√n)`.\n"
+)
+
+
+async def counted(pilot) -> None:
+    """Wait until the context meter shows the final count of the conversation."""
+    budget = pilot.app.screen.session.prompt().budget
+    expected = f"ctx {budget.prompt_tokens:,} / {budget.n_ctx:,}"
+    await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#context").render()) == expected)
+
+
+def still(pilot) -> None:
+    pilot.app.screen.prompt_input.cursor_blink = False
+
+
+def test_conversation_with_a_highlighted_code_answer(snap_compare):
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await ask(pilot, "Write a Python function that checks if a number is prime.")
+        await counted(pilot)
+        still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_resumed_conversation_with_a_stopped_answer_and_no_sidebar(snap_compare):
+    store = Store.open(locations.database_path())
+    session = ChatSession(store, GenParams())
+    question = session.add_user("Explain Python generators with an example.")
+    store.add_message(question.conversation_id, "assistant",
+                      "A generator is a function that **yields** values lazily:\n\n```python\ndef count(n):\n    i = 0\n",
+                      STOPPED)
+    store.close()
+    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine())
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.press("ctrl+b")
+        await counted(pilot)
+        still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_model_load_failure_notice(snap_compare):
+    def broken(_settings):
+        raise ModelFileError("/models/broken.gguf is truncated: 1,024 of 80,000,000 bytes")
+
+    app = make_app(ChatSettings(model="/models/broken.gguf"), broken)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: pilot.app._notifications)
+        await pilot.pause(0.1)
+        still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_command_palette_lists_the_chat_actions(snap_compare):
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+
+    async def run_before(pilot):
+        await ready(pilot)
+        still(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"code")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
