@@ -4,7 +4,7 @@
     python bench/convert.py --shape 1.5b --layers 4
 
 Each step runs in a child process that reports its wall time and peak RSS (VmHWM), so
-the figures are the conversion's own. Prints throughput (MB/s of checkpoint read), peak RSS
+the figures are the conversion's own; baseline and conversion take the fastest of --runs. Prints throughput (MB/s of checkpoint read), peak RSS
 as a fraction of the checkpoint size, and time as a ratio to the baseline.
 """
 
@@ -100,13 +100,16 @@ def make_checkpoint(work: Path, args: argparse.Namespace) -> Path:
     return write_checkpoint(work / f"bench-{args.shape}", shape, tok, n_tokens, shards=2)
 
 
-def measure_baseline(folder: Path, work: Path, runs: int = 2) -> dict:
-    """The faster of `runs` read+write passes, so a cold first read does not flatter the converter."""
+def best_of(runs: int, kind: str, *args: str) -> dict:
+    """The fastest of `runs` child runs: page-cache writes on a shared machine swing by 5x from
+    run to run, and the minimum is the figure least distorted by neighbours."""
     results = []
     for _ in range(runs):
-        results.append(run_child("baseline", str(folder), str(work / "baseline.bin")))
-        (work / "baseline.bin").unlink()
-    return min(results, key=lambda r: r["seconds"])
+        results.append(run_child(kind, *args))
+        Path(args[1]).unlink(missing_ok=True)
+    best = min(results, key=lambda r: r["seconds"])
+    best["max_rss"] = max(r["max_rss"] for r in results)
+    return best
 
 
 def report(label: str, result: dict, size: int, baseline: dict) -> None:
@@ -121,6 +124,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, help="number of layers (default: the shape's own)")
     parser.add_argument("--outtype", default="f16", help="type written by our code (default f16)")
     parser.add_argument("--quant", default="q4_k_m", help="llama.cpp type quantized from it")
+    parser.add_argument("--runs", type=int, default=3, help="runs per step; the fastest counts (default 3)")
     parser.add_argument("--workdir", type=Path, help="where to generate (default: a temp folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -128,10 +132,12 @@ def main() -> None:
         folder = make_checkpoint(work, args)
         size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
         print(f"checkpoint: {size / 1e6:.1f} MB bf16 in {folder}")
-        baseline = measure_baseline(folder, work)
+        baseline = best_of(args.runs, "baseline", str(folder), str(work / "baseline.bin"))
         report("baseline read+write", baseline, size, baseline)
         out = work / f"model-{args.outtype}.gguf"
-        report(f"convert -> {args.outtype}", run_child("convert", str(folder), str(out), args.outtype), size, baseline)
+        converted = best_of(args.runs, "convert", str(folder), str(out), args.outtype)
+        report(f"convert -> {args.outtype}", converted, size, baseline)
+        run_child("convert", str(folder), str(out), args.outtype)
         quant = run_child("quantize", str(out), str(work / f"model-{args.quant}.gguf"), args.quant)
         report(f"{args.outtype} -> {args.quant} (llama.cpp)", quant, size, baseline)
 
