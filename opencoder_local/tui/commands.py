@@ -28,7 +28,7 @@ CHAT_ACTIONS: list[tuple[str, str, str]] = [
 
 
 class ChatCommands(Provider):
-    """All chat actions in Textual's command palette (Ctrl+P)."""
+    """All chat actions in Textual's command palette (Ctrl+P); typing also finds conversations to open."""
 
     async def discover(self) -> Hits:
         for title, help_text, action in CHAT_ACTIONS:
@@ -40,6 +40,16 @@ class ChatCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self._run, action), help=help_text)
+        session = getattr(self.screen, "session", None)
+        for conversation in session.store.conversations() if session else []:
+            text = f"Open: {conversation.title}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self._open, conversation.id),
+                          help="Switch to this conversation")
 
     async def _run(self, action: str) -> None:
         await self.screen.run_action(action)
+
+    async def _open(self, conversation_id: int) -> None:
+        await self.screen.open_conversation(conversation_id)

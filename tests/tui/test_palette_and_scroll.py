@@ -44,7 +44,7 @@ async def test_the_palette_shows_all_chat_actions_and_runs_them():
 
 async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
     long_answer = "\n\n".join(f"Paragraph {i} of a long answer." for i in range(80))
-    engine = ScriptedEngine(long_answer, delay=0.004)
+    engine = ScriptedEngine(long_answer, delay=0.002)
     app = make_app(ChatSettings(), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
@@ -64,15 +64,32 @@ async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
 
 
 async def test_the_input_stays_usable_while_an_answer_streams():
-    engine = ScriptedEngine("word " * 3000, delay=0.002)
+    engine = ScriptedEngine("word " * 1500, delay=0.004)
     app = make_app(ChatSettings(), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = "go"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.generating)
-        await pilot.press(*"next question")
+        await pilot.press(*"next")
         assert app.screen.generating
-        assert app.screen.prompt_input.text == "next question"
+        assert app.screen.prompt_input.text == "next"
         await pilot.press("escape")
         await answered(pilot, 2)
+
+
+async def test_the_palette_finds_conversations_to_open():
+    engine = ScriptedEngine("ok")
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "about sorting")
+        first = app.screen.session.conversation.id
+        await pilot.press("ctrl+n")
+        await ask(pilot, "about parsing")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open sorting")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen)
+                       and app.screen.session.conversation.id == first)

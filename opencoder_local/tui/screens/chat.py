@@ -169,6 +169,7 @@ class ChatScreen(ChatActions, Screen):
         self.generating = True
         self.status.set_state("generating", "-busy")
         self._generate(view, self.status)
+        self.schedule_count()
 
     @work(thread=True, exclusive=True, group="generate")
     def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
@@ -237,10 +238,13 @@ class ChatScreen(ChatActions, Screen):
 
     @on(Sidebar.Selected)
     async def _switch(self, event: Sidebar.Selected) -> None:
+        await self.open_conversation(event.conversation_id)
+
+    async def open_conversation(self, conversation_id: int) -> None:
         if self.generating:
             self.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
             return
-        if self.session.open(event.conversation_id):
+        if self.session.open(conversation_id):
             self.editing = None
             await self.log_view.show(self.session.messages)
             self.prompt_input.focus()

@@ -46,7 +46,8 @@ class StatusBar(Horizontal):
         label.set_classes(kind)
 
     def set_model(self, name: str, quantization: str, backend: str) -> None:
-        self.query_one("#model", Label).update(f"{name} {quantization}".strip())
+        shown = name if quantization.lower() in name.lower() else f"{name} {quantization}"
+        self.query_one("#model", Label).update(shown.strip())
         self.query_one("#backend", Label).update(backend)
 
     def on_status_bar_rate(self, message: Rate) -> None:
