@@ -1,7 +1,8 @@
 """Phase 3a: the tokenizer files of a checkpoint -> GGUF tokenizer metadata.
 
-SentencePiece (OpenCoder, Llama 2 style) becomes tokenizer.ggml.model="llama" (a Hugging Face
-tokenizer.json BPE vocabulary is refused with a clear message for now). For OpenCoder
+SentencePiece (OpenCoder, Llama 2 style) becomes tokenizer.ggml.model="llama"; a Hugging Face
+tokenizer.json byte-level BPE vocabulary (SmolLM2, Llama 3, ...) becomes "gpt2" with its merges
+and the llama.cpp pre-tokenizer that splits text the same way (see bpe_vocab). For OpenCoder
 we also record what llama.cpp cannot do by itself: no space prefix, and the regex pre-split
 (`tokenizer.ggml.pre`="opencoder" plus the pattern under PRE_SPLIT_KEY) that our engine applies.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 import gguf
 
+from opencoder_convert.bpe_vocab import adds_special, read_bpe
 from opencoder_convert.checkpoint import CheckpointError, ModelConfig
 from opencoder_convert.sentencepiece_model import ProtoError, parse_sentencepiece_model
 from opencoder_local.engine.tokenizer import OPENCODER_PRE, SPLIT_PATTERN
@@ -69,15 +71,12 @@ def read_vocab(folder: Path, config: ModelConfig, name: str) -> Vocab:
     if (folder / "tokenizer.model").is_file():
         vocab = sentencepiece_vocab(folder, tok_config, name)
     elif (folder / "tokenizer.json").is_file():
-        raise CheckpointError(
-            f"{folder} has a byte-level BPE tokenizer.json; opencoder-convert supports SentencePiece "
-            "tokenizer.model vocabularies (OpenCoder, Llama 2) only so far"
-        )
+        vocab = bpe_vocab(folder, tok_config)
     else:
         raise CheckpointError(f"{folder} has no tokenizer.model or tokenizer.json; copy the tokenizer files in")
     _pad(vocab, config.vocab_size)
     vocab.special_ids = _special_ids(vocab.tokens, tok_config, config)
-    vocab.chat_template = _chat_template(tok_config)
+    vocab.chat_template = _chat_template(folder, tok_config)
     return vocab
 
 
@@ -113,6 +112,16 @@ def sentencepiece_vocab(folder: Path, tok_config: dict[str, Any], name: str) -> 
         vocab.add_space_prefix = False
         vocab.extra[PRE_SPLIT_KEY] = SPLIT_PATTERN
     return vocab
+
+
+def bpe_vocab(folder: Path, tok_config: dict[str, Any]) -> Vocab:
+    bpe = read_bpe(folder / "tokenizer.json")
+    # Without add_bos_token/add_eos_token, the tokenizer.json post-processor's template decides, as in HF.
+    bos, eos = _token_text(tok_config.get("bos_token")), _token_text(tok_config.get("eos_token"))
+    add_bos = tok_config.get("add_bos_token", adds_special(bpe.post_processor, bos, first=True))
+    add_eos = tok_config.get("add_eos_token", adds_special(bpe.post_processor, eos, first=False))
+    return Vocab("gpt2", bpe.pre, bpe.tokens, bpe.types, merges=bpe.merges,
+                 add_bos=bool(add_bos), add_eos=bool(add_eos))
 
 
 def _place(tokens: list[str], scores: list[float], types: list[int], token_id: int, text: str, kind: int) -> None:
@@ -161,8 +170,10 @@ def _special_ids(tokens: list[str], tok_config: dict[str, Any], config: ModelCon
     return ids
 
 
-def _chat_template(tok_config: dict[str, Any]) -> str | None:
+def _chat_template(folder: Path, tok_config: dict[str, Any]) -> str | None:
     template = tok_config.get("chat_template")
+    if template is None and (folder / "chat_template.jinja").is_file():
+        template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
     if isinstance(template, list):
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default")

