@@ -57,8 +57,9 @@ class FirehoseEngine:
 
     model_name, quantization, backend, chat_mode, n_ctx = "firehose", "F16", "CPU", True, 1 << 20
 
-    def __init__(self, pieces: list[str]):
+    def __init__(self, pieces: list[str], rate: float | None = None):
         self.pieces = pieces
+        self.delay = 1 / rate if rate else 0.0
         self.first_piece_at = 0.0
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
@@ -69,7 +70,9 @@ class FirehoseEngine:
 
     def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
         self.first_piece_at = time.perf_counter()
-        for piece in self.pieces:
+        for index, piece in enumerate(self.pieces):
+            if self.delay:  # paced like a model: sleep until this piece is due
+                time.sleep(max(0.0, self.first_piece_at + index * self.delay - time.perf_counter()))
             yield Delta(piece)
         yield Delta("", TurnStats(1, 0, len(self.pieces), 0.0, 0.0, "stop"))
 
@@ -86,11 +89,12 @@ def model_rate() -> float:
     return stats.gen_tok_s
 
 
-async def ui_rate(pieces: list[str]) -> tuple[float, float, int]:
+async def ui_rate(pieces: list[str], rate: float | None = None) -> tuple[float, float, int]:
+    """(tokens/s the widget sustained, worst gap between frames, code blocks rendered)."""
     from opencoder_local.tui.app import make_app
     from opencoder_local.tui.widgets.chat_log import AssistantMessage
 
-    engine = FirehoseEngine(pieces)
+    engine = FirehoseEngine(pieces, rate)
     app = make_app(ChatSettings(), lambda _s: engine)
     expected = "".join(pieces)
     beats: list[float] = []
@@ -115,16 +119,19 @@ async def ui_rate(pieces: list[str]) -> tuple[float, float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=4000)
+    parser.add_argument("--paced-tokens", type=int, default=600, help="tokens streamed at the model's own pace")
     args = parser.parse_args()
     os.environ["OPENCODER_HOME"] = tempfile.mkdtemp(prefix="opencoder-bench-")
     pieces = synthetic_answer(args.tokens)
     model = model_rate()
     ui, worst_gap, blocks = asyncio.run(ui_rate(pieces))
+    _, paced_gap, _ = asyncio.run(ui_rate(pieces[: args.paced_tokens], rate=model))
     ratio = ui / model
-    print(f"demo model generation : {model:9,.1f} tok/s")
-    print(f"chat widget sustained : {ui:9,.1f} tok/s  ({len(pieces):,} tokens, {blocks} code blocks, Markdown + Pygments)")
-    print(f"worst gap between frames: {worst_gap * 1000:7.1f} ms")
-    print(f"ratio UI / model      : {ratio:9.1f}x  (target >= {TARGET_RATIO:.0f}x: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'})")
+    print(f"demo model generation    : {model:9,.1f} tok/s")
+    print(f"chat widget sustained    : {ui:9,.1f} tok/s  ({len(pieces):,} tokens, {blocks} code blocks, Markdown + Pygments)")
+    print(f"worst gap between frames : {worst_gap * 1000:9.1f} ms  (as fast as it can)")
+    print(f"worst gap at model pace  : {paced_gap * 1000:9.1f} ms  ({args.paced_tokens} tokens at {model:,.0f} tok/s)")
+    print(f"ratio UI / model         : {ratio:9.1f}x  (target >= {TARGET_RATIO:.0f}x: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'})")
     return 0 if ratio >= TARGET_RATIO else 1
 
 
