@@ -113,11 +113,10 @@ class ChatScreen(ChatActions, Screen):
     def on_chat_screen_engine_loaded(self, message: EngineLoaded) -> None:
         engine = message.engine
         self.session.engine = engine
-        self.status.set_model(
-            getattr(engine, "model_name", self.settings.model),
-            getattr(engine, "quantization", ""),
-            getattr(engine, "backend", ""),
-        )
+        self.status.set_model(engine.model_name, engine.quantization, engine.backend)
+        if not engine.chat_mode:
+            self.notify("This model has no chat template: it continues your text instead of answering it.",
+                        title="Completion model", timeout=10)
         self.status.set_state("ready", "-ready")
         self.schedule_count()
         if self.waiting_for_model:
