@@ -69,15 +69,26 @@ def identify_pre(path: Path, pre_tokenizer: Any) -> str:
     )
 
 
+_NAMES = {"bytelevel": "ByteLevel", "digits": "Digits", "split": "Split"}
+_FIELDS = {"bytelevel": ("add_prefix_space", "use_regex"), "digits": ("individual_digits",),
+           "split": ("regex", "behavior", "invert")}
+
+
 def describe(steps: tuple[Step, ...]) -> str:
-    return " + ".join(f"{s[0]}({', '.join(map(repr, s[1:]))})" for s in steps) or "none"
+    """e.g. "Digits(individual_digits=True) + ByteLevel(add_prefix_space=False, use_regex=True)"."""
+    parts = []
+    for kind, *values in steps:
+        fields = _FIELDS.get(kind, ())
+        args = ", ".join(f"{f}={v!r}" for f, v in zip(fields, values)) if fields else ""
+        parts.append(f"{_NAMES.get(kind, kind)}({args})")
+    return " + ".join(parts) or "none"
 
 
 def _steps(node: Any) -> list[Step]:
     if node is None:
         return []
     if not isinstance(node, dict):
-        return [("unknown", repr(node)[:40])]
+        return [(repr(node)[:40],)]
     kind = node.get("type")
     if kind == "Sequence":
         return [step for child in node.get("pretokenizers") or [] for step in _steps(child)]
@@ -86,10 +97,10 @@ def _steps(node: Any) -> list[Step]:
     if kind == "Digits":
         return [("digits", bool(node.get("individual_digits", False)))]
     if kind == "Split":
-        pattern = node.get("pattern") or {}
-        regex = pattern.get("Regex", pattern.get("String")) if isinstance(pattern, dict) else pattern
+        pattern = node.get("pattern") if isinstance(node.get("pattern"), dict) else {}
+        regex = pattern.get("Regex") if "Regex" in pattern else f"literal {pattern.get('String')!r}"
         return [("split", regex, str(node.get("behavior", "")).lower(), bool(node.get("invert", False)))]
-    return [(str(kind).lower(),)]
+    return [(str(kind),)]
 
 
 def _tokens(path: Path, vocab: Any, added: list[Any]) -> tuple[list[str], list[int]]:

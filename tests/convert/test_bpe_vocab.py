@@ -37,10 +37,10 @@ def test_known_layouts_are_identified(name):
 
 
 @pytest.mark.parametrize("pre_tokenizer, shown", [
-    ({"type": "Metaspace", "replacement": "_"}, "metaspace"),
+    ({"type": "Metaspace", "replacement": "_"}, "Metaspace()"),
     ({"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": GPT2_REGEX + "|x"}, "behavior": "Isolated"}, RAW_BYTE_LEVEL]}, "|x"),
-    ({**BYTE_LEVEL, "add_prefix_space": True}, "bytelevel(True, True)"),
+    ({**BYTE_LEVEL, "add_prefix_space": True}, "ByteLevel(add_prefix_space=True, use_regex=True)"),
     (None, "none"),
 ])
 def test_unknown_layouts_are_named(pre_tokenizer, shown):
@@ -146,7 +146,7 @@ def _fails(capsys, folder: Path, out: Path) -> str:
 def test_cli_refuses_unknown_pre_tokenizer_in_one_line(real_ckpt, tmp_path, capsys):
     folder = _variant(real_ckpt, tmp_path / "ws", lambda d: d.update(pre_tokenizer={"type": "WhitespaceSplit"}))
     line = _fails(capsys, folder, tmp_path / "out.gguf")
-    assert "whitespacesplit" in line and "pre-tokenizer" in line
+    assert "WhitespaceSplit()" in line and "pre-tokenizer" in line
 
 
 def test_cli_refuses_non_bpe_and_normalized_tokenizers(real_ckpt, tmp_path, capsys):
