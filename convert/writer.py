@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -139,11 +140,24 @@ class Scratch:
         return self._buffers[key][:size].reshape(shape)
 
 
+def _bf16_to_f16_table() -> np.ndarray:
+    """The f16 bits for every bf16 bit pattern, as numpy's own cast rounds them."""
+    with np.errstate(over="ignore"):
+        widened = (np.arange(1 << 16, dtype=np.uint32) << 16).view(np.float32)
+        return widened.astype(np.float16).view(np.uint16)
+
+
+_BF16_TO_F16 = _bf16_to_f16_table()
+
+
 def convert_rows(raw: np.ndarray, src_dtype: str, ggml_type: Q, scratch: Scratch | None = None) -> np.ndarray:
     """Rows in the checkpoint's dtype -> the bytes of `ggml_type` (bit-exact when types match)."""
     if _SAME_TYPE.get(src_dtype) == ggml_type:
         return raw
     scratch = scratch or Scratch()
+    if src_dtype == "BF16" and ggml_type == Q.F16:
+        # One table look-up per value: a third faster than widening to f32 and casting.
+        return np.take(_BF16_TO_F16, raw, out=scratch.get(np.uint16, raw.shape)).view(np.float16)
     if src_dtype == "BF16":
         wide = scratch.get(np.uint32, raw.shape)
         np.copyto(wide, raw)
@@ -203,11 +217,36 @@ class _StreamedTensor:
         return np.asarray(self.plan.source.rows()[order[first:stop]])
 
 
+class _GGUFWriter(gguf.GGUFWriter):
+    """GGUFWriter packs array metadata one value at a time (about a second for a 96,640-token
+    vocabulary); whole numeric and string arrays are packed here in one go, to the same bytes."""
+
+    _NUMPY = {
+        gguf.GGUFValueType.FLOAT32: "<f4",
+        gguf.GGUFValueType.INT32: "<i4",
+        gguf.GGUFValueType.UINT32: "<u4",
+    }
+
+    def _pack_val(self, val, vtype, add_vtype, sub_type=None):  # type: ignore[override]
+        if vtype != gguf.GGUFValueType.ARRAY or not val or self.endianess != gguf.GGUFEndian.LITTLE:
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+        ltype = sub_type if sub_type is not None else gguf.GGUFValueType.get_type(val[0])
+        if ltype == gguf.GGUFValueType.STRING:
+            encoded = [v.encode("utf-8") if isinstance(v, str) else v for v in val]
+            body = b"".join(struct.pack("<Q", len(e)) + e for e in encoded)
+        elif ltype in self._NUMPY:
+            body = np.asarray(val, dtype=self._NUMPY[ltype]).tobytes()
+        else:
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+        head = struct.pack("<I", vtype) if add_vtype else b""
+        return head + struct.pack("<IQ", ltype, len(val)) + body
+
+
 def write_gguf(
     path: Path, plans: list[TensorPlan], add_metadata: Callable[[gguf.GGUFWriter], None], label: str
 ) -> None:
     """Write header, metadata, tensor table, then each tensor's data, one tensor at a time."""
-    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
+    writer = _GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     add_metadata(writer)
     for plan in plans:
         writer.add_tensor_info(plan.name, plan.shape, np.dtype(np.float32), plan.nbytes, raw_dtype=plan.ggml_type)
