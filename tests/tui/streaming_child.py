@@ -12,7 +12,7 @@ import time
 
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
-from tests.tui.scripted import ScriptedEngine
+from tui.scripted import ScriptedEngine
 
 ANSWER = "".join(f"Line {i}: some streamed words for the answer.\n\n" for i in range(2000))
 

@@ -13,7 +13,7 @@ from opencoder_local.tui.widgets.status_bar import StatusBar
 
 import pytest
 
-from tests.tui.conftest import answered, ask, ready, wait_for
+from tui.helpers import answered, ask, ready, wait_for
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
 

@@ -8,8 +8,8 @@ from opencoder_local.tui.screens.code_picker import CodePickerScreen
 
 import pytest
 
-from tests.tui.conftest import ask, notices, ready
-from tests.tui.scripted import ScriptedEngine
+from tui.helpers import ask, notices, ready
+from tui.scripted import ScriptedEngine
 
 ANSWER = (
     "First a helper:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\n"

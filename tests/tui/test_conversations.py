@@ -15,8 +15,8 @@ from opencoder_local.tui.widgets.sidebar import ConversationList, Sidebar
 
 import pytest
 
-from tests.tui.conftest import ask, ready, wait_for
-from tests.tui.scripted import ScriptedEngine
+from tui.helpers import ask, ready, wait_for
+from tui.scripted import ScriptedEngine
 
 pytestmark = pytest.mark.anyio
 

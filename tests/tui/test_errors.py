@@ -10,8 +10,8 @@ from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.status_bar import StatusBar
 
-from tests.tui.conftest import ask, notices, ready, wait_for
-from tests.tui.scripted import ScriptedEngine
+from tui.helpers import ask, notices, ready, wait_for
+from tui.scripted import ScriptedEngine
 
 pytestmark = pytest.mark.anyio
 

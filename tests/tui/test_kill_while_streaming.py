@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 
 from opencoder_local import locations
-from tests.tui.streaming_child import ANSWER
+from tui.streaming_child import ANSWER
 
 SAVE_INTERVAL_S = 1.0
 SLACK_S = 0.25  # scheduling on a loaded 2-core machine
 
 
 def test_a_kill_mid_stream_loses_at_most_the_last_second(opencoder_home):
-    repo = Path(__file__).resolve().parents[2]
+    tests_dir = Path(__file__).resolve().parents[1]
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.tui.streaming_child"],
-        cwd=repo, env={**os.environ, "OPENCODER_HOME": str(opencoder_home)},
+        [sys.executable, "-m", "tui.streaming_child"],
+        cwd=tests_dir, env={**os.environ, "OPENCODER_HOME": str(opencoder_home)},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     progress: list[tuple[float, int]] = []

@@ -11,8 +11,8 @@ from opencoder_local.tui.commands import CHAT_ACTIONS
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog
 
-from tests.tui.conftest import answered, ask, ready, wait_for
-from tests.tui.scripted import ScriptedEngine
+from tui.helpers import answered, ask, ready, wait_for
+from tui.scripted import ScriptedEngine
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ from opencoder_local.settings import ChatSettings
 from opencoder_local.store import STOPPED, Store
 from opencoder_local.tui.app import make_app
 
-from tests.tui.conftest import ask, ready, wait_for
-from tests.tui.scripted import ScriptedEngine
+from tui.helpers import ask, ready, wait_for
+from tui.scripted import ScriptedEngine
 
 SIZE = (110, 34)
 ANSWER = (
