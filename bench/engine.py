@@ -16,7 +16,8 @@ import time
 
 import llama_cpp
 
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine, quiet_llama
+from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import GenParams, Message
 from opencoder_local.engine.threads import default_threads
 from opencoder_local.models.registry import demo_path

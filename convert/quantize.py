@@ -6,13 +6,13 @@ llama.cpp quantizes from an intermediate GGUF we wrote; tensors whose rows are n
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 
 import llama_cpp
 
 from opencoder_convert.writer import Progress
+from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.errors import UserError
 
 LLAMA_TYPES = {
@@ -27,11 +27,6 @@ BITS_PER_WEIGHT = {"q4_0": 4.5, "q4_k_m": 4.9, "q5_k_m": 5.7, "q6_k": 6.6}
 
 class QuantizeError(UserError):
     """llama.cpp's quantizer failed."""
-
-
-def quiet_llama() -> None:
-    """Keep llama.cpp's per-tensor log off the user's terminal; errors still show."""
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
 
 
 def quantize(source: Path, dest: Path, outtype: str, expected_bytes: int, threads: int = 0) -> None:

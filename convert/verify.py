@@ -4,7 +4,7 @@ Agreement is judged per output type. llama.cpp computes in reduced precision (bf
 weights are multiplied with bf16/f16 activations), so where the reference's top two logits are
 closer than the type's delta allowance even a bit-exact file may pick the other one: such
 near-ties are reported but not counted. Everywhere else the lossless types must agree on
-every top-1 token; quantized types may differ a little more.
+every top-1 token; quantized types are judged by KL divergence and top-1 agreement.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from opencoder_convert.checkpoint import Checkpoint
-from opencoder_convert.quantize import quiet_llama
 from opencoder_convert.reference import forward
+from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.tokenizer import pre_split
 
 PROMPT = (
@@ -32,19 +32,25 @@ PROMPT = (
 @dataclass(frozen=True)
 class Tolerance:
     min_top1: float
-    max_delta: float  # max |delta logit| as a fraction of the reference logits' RMS
+    max_delta: float | None = None  # lossless types: max |delta logit| as a fraction of the logits' RMS
+    max_kl: float | None = None  # quantized types: mean KL divergence (nats) of the next-token distribution
 
 
+# Lossless types must pick the reference's token wherever it is decisive. Quantized types are
+# judged as llama.cpp's own perplexity tool judges them, by KL divergence from the reference:
+# their max |delta| grows with outlier logits and says little (on SmolLM2-135M's real weights
+# q4_k_m reaches 1.26x the logit RMS while agreeing on 88% of tokens). Measured there (top-1,
+# mean KL): q8_0 0.97/0.005, q6_k 0.97/0.014, q5_k_m 0.93/0.094, q4_k_m 0.88/0.068,
+# q4_0 0.83/0.32; a mis-converted model is far off (KL of whole nats, top-1 near 0).
 TOLERANCES = {
-    "f32": Tolerance(1.0, 0.005),
-    "f16": Tolerance(1.0, 0.02),
-    "bf16": Tolerance(1.0, 0.05),
-    # Quantized types may flip near-ties; the delta bound is what catches a broken conversion.
-    "q8_0": Tolerance(0.9, 0.2),
-    "q6_k": Tolerance(0.8, 0.35),
-    "q5_k_m": Tolerance(0.7, 0.5),
-    "q4_k_m": Tolerance(0.6, 0.9),
-    "q4_0": Tolerance(0.5, 1.1),
+    "f32": Tolerance(1.0, max_delta=0.01),
+    "f16": Tolerance(1.0, max_delta=0.02),
+    "bf16": Tolerance(1.0, max_delta=0.08),
+    "q8_0": Tolerance(0.9, max_kl=0.02),
+    "q6_k": Tolerance(0.8, max_kl=0.05),
+    "q5_k_m": Tolerance(0.6, max_kl=0.25),
+    "q4_k_m": Tolerance(0.6, max_kl=0.25),
+    "q4_0": Tolerance(0.5, max_kl=0.6),
 }
 
 
@@ -53,10 +59,11 @@ class Report:
     outtype: str
     n_tokens: int
     top1: float  # raw agreement over all positions
-    decisive_top1: float  # agreement where the reference's top-2 margin exceeds the allowance
+    decisive_top1: float  # agreement where the reference's top-2 margin exceeds the delta allowance
     near_ties: int
     max_delta: float
     logit_rms: float
+    mean_kl: float
 
     @property
     def relative_delta(self) -> float:
@@ -65,21 +72,37 @@ class Report:
     @property
     def passed(self) -> bool:
         tol = TOLERANCES[self.outtype]
+        if tol.max_kl is not None:
+            return self.top1 >= tol.min_top1 and self.mean_kl <= tol.max_kl
         return self.decisive_top1 >= tol.min_top1 and self.relative_delta <= tol.max_delta
 
     def summary(self) -> str:
         return (
             f"verify {self.outtype}: {self.n_tokens} tokens, top-1 agreement {self.top1:.3f} "
             f"({self.decisive_top1:.3f} excluding {self.near_ties} near-ties), "
-            f"max |delta logit| {self.max_delta:.4f} ({self.relative_delta:.3f} of logit RMS {self.logit_rms:.3f})"
+            f"max |delta logit| {self.max_delta:.4f} ({self.relative_delta:.3f} of logit RMS {self.logit_rms:.3f}), "
+            f"mean KL {self.mean_kl:.4f}"
         )
 
     def failure(self) -> str:
         tol = TOLERANCES[self.outtype]
-        return (
-            f"the GGUF disagrees with the checkpoint beyond what {self.outtype} allows "
-            f"(top-1 {self.decisive_top1:.3f} < {tol.min_top1} or delta {self.relative_delta:.3f} > {tol.max_delta})"
-        )
+        if tol.max_kl is not None:
+            found = f"top-1 {self.top1:.3f} (needs {tol.min_top1}), mean KL {self.mean_kl:.4f} (allowed {tol.max_kl})"
+        else:
+            found = (f"top-1 {self.decisive_top1:.3f} (needs {tol.min_top1}), "
+                     f"delta {self.relative_delta:.3f} (allowed {tol.max_delta})")
+        return f"the GGUF disagrees with the checkpoint beyond what {self.outtype} allows: {found}"
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def mean_kl(reference: np.ndarray, logits: np.ndarray) -> float:
+    """Mean over positions of KL(reference || gguf) between next-token distributions."""
+    ref_log, our_log = _log_softmax(reference.astype(np.float64)), _log_softmax(logits.astype(np.float64))
+    return float(np.mean(np.sum(np.exp(ref_log) * (ref_log - our_log), axis=-1)))
 
 
 def gguf_logits(path: Path, text: str, threads: int | None = None) -> tuple[list[int], np.ndarray]:
@@ -104,10 +127,12 @@ def compare(reference: np.ndarray, logits: np.ndarray, outtype: str) -> Report:
     agree = reference.argmax(-1) == logits.argmax(-1)
     rms = float(np.sqrt(np.mean(reference.astype(np.float64) ** 2)))
     top2 = np.sort(reference, axis=-1)[:, -2:]
-    decisive = top2[:, 1] - top2[:, 0] > TOLERANCES[outtype].max_delta * rms
+    allowance = TOLERANCES[outtype].max_delta or 0.0
+    decisive = top2[:, 1] - top2[:, 0] > allowance * rms
     decisive_top1 = float(np.mean(agree[decisive])) if decisive.any() else 1.0
     delta = float(np.max(np.abs(reference - logits)))
-    return Report(outtype, n, float(np.mean(agree)), decisive_top1, int(n - decisive.sum()), delta, rms)
+    return Report(outtype, n, float(np.mean(agree)), decisive_top1, int(n - decisive.sum()), delta, rms,
+                  mean_kl(reference, logits))
 
 
 def verify(checkpoint: Checkpoint, gguf_path: Path, outtype: str, text: str = PROMPT) -> Report:

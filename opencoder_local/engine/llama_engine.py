@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import llama_cpp
 
 from opencoder_local.engine.backend import backend_in_use
 from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
+from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
 from opencoder_local.engine.template import opencoder_template, render_chat
 from opencoder_local.engine.threads import default_threads
@@ -50,11 +50,6 @@ class EngineOptions:
     n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
     exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
     n_batch: int = 512
-
-
-def quiet_llama() -> None:
-    """llama.cpp logs through this logger; its lines would tear a TUI apart."""
-    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
 
 
 def inspect_model(model: str) -> GGUFFile:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.checkpoint import SMALL_8B, write_checkpoint
 from opencoder_convert.checkpoint import read_checkpoint
 from opencoder_convert.cli import main
 from opencoder_convert.verify import verify
@@ -46,3 +47,17 @@ def test_cli_verify_prints_agreement(ckpt_8b, tmp_path, capsys):
     assert main([str(ckpt_8b), "--outtype", "f16", "-o", str(dest), "--verify"]) == 0
     out = capsys.readouterr().out
     assert "top-1 agreement" in out and "max |delta logit|" in out
+
+
+
+@pytest.fixture(scope="module")
+def ckpt_8b_reseeded(tmp_path_factory, opencoder_tokenizer_dir, n_tokens):
+    """Same shape and tokenizer as ckpt_8b, other weights: what a mixed-up conversion would look like."""
+    folder = tmp_path_factory.mktemp("reseeded") / "OpenCoder-8B-Instruct-tiny"
+    return write_checkpoint(folder, SMALL_8B, opencoder_tokenizer_dir, n_tokens, shards=3, seed=9)
+
+
+@pytest.mark.parametrize("outtype", ["f16", "q4_k_m"])
+def test_verify_fails_when_the_gguf_holds_other_weights(ckpt_8b, ckpt_8b_reseeded, convert, outtype):
+    wrong = verify(read_checkpoint(ckpt_8b), convert(ckpt_8b_reseeded, outtype), outtype)
+    assert not wrong.passed, wrong.summary()
