@@ -10,6 +10,7 @@ from textual.app import App
 from opencoder_local import locations
 from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import Engine, GenParams
+from opencoder_local.errors import UserError
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import Store, StoreError
 from opencoder_local.tui.screens.chat import ChatScreen
@@ -68,6 +69,13 @@ class OpenCoderApp(App):
             known = ", ".join(sorted(self.available_themes))
             self.notify(f"Unknown theme {theme!r}; using the default. Known themes: {known}.",
                         title="Theme", severity="warning", timeout=15)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A UserError escaping any handler (a disk failing while renaming, say) is a notice, not a crash."""
+        if isinstance(error, UserError):
+            self.notify(str(error), title="That did not work", severity="error", timeout=15)
+            return
+        super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
         # An answer being written is stopped and saved (as "stopped") before the database closes.

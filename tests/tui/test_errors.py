@@ -102,3 +102,29 @@ async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
         await ask(pilot, "What does this do?")
         sent = engine.prompts[-1][-1].content
         assert sent.startswith("What does this do?") and "File `util.py`:\n```py\ndef f():" in sent
+
+
+async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatch):
+    from opencoder_local.store import Store, StoreError
+
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("an answer"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "hello")
+
+        def broken(*_args):
+            raise StoreError("cannot save to conversations.sqlite3: disk I/O error")
+
+        monkeypatch.setattr(Store, "rename", broken)
+        monkeypatch.setattr(Store, "delete", broken)
+        await pilot.press("f2")
+        await pilot.pause(0.1)
+        await pilot.press("x", "enter")
+        await wait_for(pilot, lambda: "disk I/O error" in notices(app))
+        app.screen.confirm_delete(app.screen.session.conversation.id)
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert app.is_running and app.return_code is None
+        await ask(pilot, "still working?")
+        assert app.screen.session.messages[-1].content == "an answer"
