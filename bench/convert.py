@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -31,15 +32,17 @@ DEFAULT_VOCAB = 32000
 
 
 def child_baseline(folder: str, out: str) -> dict:
-    """Read every safetensors file sequentially and write as many bytes, fsynced."""
+    """Read every safetensors file sequentially and write as many bytes, fsynced: like `cat`, one
+    reused buffer (a fresh 16 MB bytes object per read costs a page fault per 4 KB)."""
     total = 0
-    with open(out, "wb") as dst:
+    buffer = bytearray(16 << 20)
+    view = memoryview(buffer)
+    with open(out, "wb", buffering=0) as dst:
         for path in sorted(Path(folder).glob("*.safetensors")):
-            with path.open("rb") as src:
-                while chunk := src.read(16 << 20):
-                    dst.write(chunk)
-                    total += len(chunk)
-        dst.flush()
+            with path.open("rb", buffering=0) as src:
+                while n := src.readinto(buffer):
+                    dst.write(view[:n])
+                    total += n
         os.fsync(dst.fileno())
     return {"bytes": total}
 
@@ -100,16 +103,25 @@ def make_checkpoint(work: Path, args: argparse.Namespace) -> Path:
     return write_checkpoint(work / f"bench-{args.shape}", shape, tok, n_tokens, shards=2)
 
 
-def best_of(runs: int, kind: str, *args: str) -> dict:
-    """The fastest of `runs` child runs: page-cache writes on a shared machine swing by 5x from
-    run to run, and the minimum is the figure least distorted by neighbours."""
-    results = []
-    for _ in range(runs):
-        results.append(run_child(kind, *args))
-        Path(args[1]).unlink(missing_ok=True)
-    best = min(results, key=lambda r: r["seconds"])
-    best["max_rss"] = max(r["max_rss"] for r in results)
-    return best
+def _run(kind: str, *args: str) -> dict:
+    os.sync()  # start each run with no writeback left over from the one before
+    result = run_child(kind, *args)
+    Path(args[1]).unlink(missing_ok=True)
+    return result
+
+
+def paired_runs(runs: int, baseline_args: tuple[str, ...], convert_args: tuple[str, ...]) -> tuple[dict, dict, float]:
+    """Baseline and conversion run alternately; page-cache writes on a shared machine swing by
+    several x from minute to minute, so each conversion is compared with the baseline run next
+    to it. Returns the fastest of each and the median of the paired ratios."""
+    pairs = [(_run("baseline", *baseline_args), _run("convert", *convert_args)) for _ in range(runs)]
+    best = []
+    for side in (0, 1):
+        results = [pair[side] for pair in pairs]
+        fastest = dict(min(results, key=lambda r: r["seconds"]))
+        fastest["max_rss"] = max(r["max_rss"] for r in results)
+        best.append(fastest)
+    return best[0], best[1], statistics.median(c["seconds"] / b["seconds"] for b, c in pairs)
 
 
 def report(label: str, result: dict, size: int, baseline: dict) -> None:
@@ -132,11 +144,13 @@ def main() -> None:
         folder = make_checkpoint(work, args)
         size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
         print(f"checkpoint: {size / 1e6:.1f} MB bf16 in {folder}")
-        baseline = best_of(args.runs, "baseline", str(folder), str(work / "baseline.bin"))
-        report("baseline read+write", baseline, size, baseline)
         out = work / f"model-{args.outtype}.gguf"
-        converted = best_of(args.runs, "convert", str(folder), str(out), args.outtype)
+        baseline, converted, paired = paired_runs(
+            args.runs, (str(folder), str(work / "baseline.bin")), (str(folder), str(out), args.outtype)
+        )
+        report("baseline read+write", baseline, size, baseline)
         report(f"convert -> {args.outtype}", converted, size, baseline)
+        print(f"convert / baseline, median of {args.runs} adjacent pairs: {paired:.2f}x (target <= 1.5x)")
         run_child("convert", str(folder), str(out), args.outtype)
         quant = run_child("quantize", str(out), str(work / f"model-{args.quant}.gguf"), args.quant)
         report(f"{args.outtype} -> {args.quant} (llama.cpp)", quant, size, baseline)
