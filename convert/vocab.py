@@ -17,7 +17,7 @@ from typing import Any
 import gguf
 
 from opencoder_convert.bpe_vocab import adds_special, read_bpe
-from opencoder_convert.checkpoint import CheckpointError, ModelConfig
+from opencoder_convert.checkpoint import CheckpointError, ModelConfig, read_json
 from opencoder_convert.sentencepiece_model import ProtoError, parse_sentencepiece_model
 from opencoder_local.engine.tokenizer import OPENCODER_PRE, SPLIT_PATTERN
 
@@ -181,12 +181,4 @@ def _chat_template(folder: Path, tok_config: dict[str, Any]) -> str | None:
 
 
 def _optional_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} is not a JSON object")
-    return data
+    return read_json(path, "optional") if path.exists() else {}
