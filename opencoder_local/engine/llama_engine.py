@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import ctypes
 import threading
 import time
@@ -89,7 +90,7 @@ def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]
     if template is None:
         text = "".join(m.content for m in messages if m.role != "system")
     else:
-        text = render_chat(template, messages)
+        text = render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
     ids = vocab.encode(text)
     if vocab.add_bos and (not ids or ids[0] != vocab.bos_id):
         ids.insert(0, vocab.bos_id)
@@ -106,6 +107,9 @@ class LlamaEngine:
         self.info = info
         self.n_ctx = options.n_ctx or n_ctx_train
         self.n_threads = options.n_threads or default_threads()
+        most = 4 * (os.cpu_count() or 1)
+        if not 1 <= self.n_threads <= most:
+            raise UserError(f"--threads must be between 1 and {most} on this machine")
         self.backend = backend_in_use(options.n_gpu_layers)
         self.model_name = info.path.stem  # what the user named or converted; general.name is often a training-run label
         self.quantization = info.file_type_name
@@ -161,6 +165,11 @@ class LlamaEngine:
                 break
             reused += 1
         reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
+        memory = llama_cpp.llama_get_memory(llm.ctx)
+        if not llama_cpp.llama_memory_seq_rm(memory, 0, reused, -1):
+            # Recurrent models cannot drop a suffix of their state: start over.
+            llama_cpp.llama_memory_clear(memory, True)
+            reused = 0
         llm.n_tokens = reused
         step = llm.n_batch
         llama_cpp.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
@@ -200,14 +209,20 @@ class LlamaEngine:
         return chain
 
     def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
-        """Stream the answer to a conversation; the last delta carries the turn's stats."""
+        """Start a turn and return its answer as deltas; the last delta carries the turn's stats.
+
+        The prompt is checked and the turn begins when this is called, not at the first delta:
+        a cancel() from then on stops this turn, even before its prompt is evaluated."""
         ids = self.prompt_ids(messages)
         if len(ids) >= self.n_ctx:
             raise ContextFullError(len(ids), self.n_ctx)
         budget = self.n_ctx - len(ids)
         max_new = min(budget, params.max_tokens) if params.max_tokens else budget
+        self._cancel.clear()
+        return self._turn(ids, max_new, params)
+
+    def _turn(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
         with self._lock:
-            self._cancel.clear()
             yield from self._run(ids, max_new, params)
 
     def _run(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:

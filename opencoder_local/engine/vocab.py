@@ -31,6 +31,10 @@ def kv_override_array(overrides: dict[str, bool]) -> ctypes.Array:
     return array
 
 
+def _token_text(tokens: list[str], token: int) -> str:
+    return tokens[token] if 0 <= token < len(tokens) else ""
+
+
 class Vocab:
     """A llama.cpp vocabulary, with OpenCoder's pre-split when `exact` is on."""
 
@@ -45,6 +49,9 @@ class Vocab:
         im_end = self.specials.get(IM_END)
         self.stop_ids = frozenset([im_end] if im_end is not None else [])
         self.bos_id = llama_cpp.llama_vocab_bos(vocab_ptr)
+        # What a chat template's bos_token / eos_token stand for (Llama-2-style templates use them).
+        self.bos_text = _token_text(tokens, self.bos_id)
+        self.eos_text = _token_text(tokens, llama_cpp.llama_vocab_eos(vocab_ptr))
         self.add_bos = (not exact) and bool(llama_cpp.llama_vocab_get_add_bos(vocab_ptr))
 
     def _tokenize(self, text: str, parse_special: bool) -> list[int]:

@@ -100,3 +100,41 @@ def test_defaults_come_from_the_model_and_the_machine():
     assert engine.n_threads == default_threads() >= 1
     assert engine.backend == "CPU"  # no GPU on these machines; Metal/CUDA when offload is built in
     assert engine.quantization == "Q4_1" and engine.chat_mode
+
+
+def test_a_cancel_after_stream_returns_stops_the_turn_before_its_prompt_runs(demo):
+    turn = demo.stream(QUESTION, GenParams(max_tokens=50))
+    demo.cancel()  # e.g. Esc pressed before the worker thread took the first delta
+    deltas = list(turn)
+    assert len(deltas) == 1 and deltas[0].stats.stop_reason == "cancelled"
+    assert deltas[0].stats.generated_tokens == 0
+
+
+def test_a_cancel_between_turns_does_not_poison_the_next_one(demo):
+    demo.cancel()
+    _, stats = run(demo, QUESTION, max_tokens=5)
+    assert stats.stop_reason == "length" and stats.generated_tokens == 5
+
+
+def test_context_full_is_raised_when_the_turn_is_asked_for():
+    small = load_engine("demo", EngineOptions(n_ctx=64))
+    with pytest.raises(ContextFullError):
+        small.stream([Message("user", "word " * 200)], GenParams())  # no iteration needed
+
+
+def test_templates_see_the_models_bos_and_eos_tokens(demo):
+    from opencoder_local.engine.llama_engine import build_prompt
+
+    template = "{{ bos_token }}{% for m in messages %}[{{ m['content'] }}]{{ eos_token }}{% endfor %}"
+    ids = build_prompt(demo.vocab, template, [Message("user", "a"), Message("assistant", "b")])
+    assert ids[0] == demo.vocab.bos_id and ids.count(demo.vocab.bos_id) == 1
+    eos = demo.vocab.specials[demo.vocab.eos_text]
+    assert ids.count(eos) == 2 and ids[-1] == eos
+
+
+def test_thread_counts_are_checked():
+    from opencoder_local.errors import UserError
+
+    for bad in (-1, 100_000):
+        with pytest.raises(UserError, match="--threads"):
+            load_engine("demo", EngineOptions(n_threads=bad))
