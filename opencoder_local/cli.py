@@ -77,11 +77,22 @@ def _one_shot(settings, question: str) -> int:
     return 0
 
 
+def _read_stdin() -> str:
+    """Standard input as text; binary or non-UTF-8 data is refused in one line."""
+    data = sys.stdin.buffer.read()
+    if b"\0" in data:
+        raise UserError("standard input holds binary data, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("standard input is not UTF-8 text") from None
+
+
 def _run_chat(args: argparse.Namespace) -> int:
     settings = _settings(args)
     question = args.prompt
     if question == "-" or (question is None and not sys.stdin.isatty()):
-        question = sys.stdin.read()
+        question = _read_stdin()
     if question is not None:
         if not question.strip():
             raise UserError("the prompt is empty")
@@ -117,7 +128,7 @@ def _run_tokenize(args: argparse.Namespace) -> int:
         if messages is not None:
             ids = build_prompt(model.vocab, chat_template_for(info), messages)
         else:
-            ids = model.vocab.encode(sys.stdin.read())
+            ids = model.vocab.encode(_read_stdin())
     finally:
         model.close()
     print(json.dumps(ids))

@@ -33,7 +33,27 @@ class ChatSettings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
-_CONFIG_KEYS = {f.name: f for f in fields(ChatSettings) if f.name != "continue_last"}
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "ctx": (int,),
+    "system": (str,),
+    "temperature": (int, float),
+    "max_tokens": (int,),
+    "seed": (int,),
+    "threads": (int,),
+    "theme": (str,),
+    "exact_tokenizer": (bool,),
+}
+assert set(_CONFIG_TYPES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
+_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _check_types(path: Path, data: dict) -> None:
+    for key, value in data.items():
+        kinds = _CONFIG_TYPES[key]
+        # bool is an int in Python; only exact_tokenizer takes one.
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise UserError(f"{path}: {key} must be {_TYPE_NAMES[kinds[-1]]}, not {value!r}")
 
 
 def load_config(path: Path | None = None) -> ChatSettings:
@@ -45,7 +65,10 @@ def load_config(path: Path | None = None) -> ChatSettings:
         data = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"cannot read the config file {path}: {exc}") from None
-    unknown = sorted(set(data) - set(_CONFIG_KEYS))
+    unknown = sorted(set(data) - set(_CONFIG_TYPES))
     if unknown:
-        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}")
+        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_TYPES)}")
+    _check_types(path, data)
+    if "temperature" in data:
+        data["temperature"] = float(data["temperature"])
     return ChatSettings().with_overrides(**data)

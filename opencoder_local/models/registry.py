@@ -40,7 +40,7 @@ def list_models() -> list[ModelEntry]:
         entries.append(ModelEntry(DEMO_NAME, demo))
     store = locations.models_dir()
     if store.is_dir():
-        entries.extend(ModelEntry(p.stem, p) for p in sorted(store.glob("*.gguf")))
+        entries.extend(ModelEntry(p.stem, p) for p in sorted(store.glob("*.gguf")) if p.is_file())
     return entries
 
 

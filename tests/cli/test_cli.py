@@ -108,3 +108,35 @@ def test_ctrl_c_while_streaming_is_one_line_and_exit_130():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip() == "opencoder-chat: interrupted"
+
+
+def test_binary_or_non_utf8_stdin_is_one_line():
+    for data in (b"hi \xff\xfe there", b"ELF\x00\x01\x02"):
+        result = subprocess.run(
+            [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())",
+             "--model", "demo", "-p", "-"],
+            input=data, capture_output=True, timeout=120,
+        )
+        assert result.returncode == 1 and b"Traceback" not in result.stderr
+        assert result.stderr.decode().count("\n") == 1 and "standard input" in result.stderr.decode()
+    result = subprocess.run([sys.executable, "-m", "opencoder_local", "tokenize"], input=b"\xff", capture_output=True)
+    assert result.returncode == 1 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_config_values_of_the_wrong_type_are_one_line(tmp_path):
+    config = Path(os.environ["OPENCODER_HOME"]) / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    for line, word in (('temperature = "hot"', "temperature"), ('ctx = "4096"', "ctx"), ("model = 5", "model"),
+                       ("seed = true", "seed")):
+        config.write_text(line + "\n")
+        assert_one_line_error(run("-p", "hi"), "config.toml", word)
+    config.write_text("temperature = 0\nmax_tokens = 3\n")
+    assert run("--model", "demo", "-p", "hi").returncode == 0
+
+
+def test_models_skips_a_broken_link_in_the_store():
+    store = Path(os.environ["OPENCODER_HOME"]) / "data" / "models"
+    store.mkdir(parents=True)
+    (store / "gone.gguf").symlink_to(store / "nowhere.gguf")
+    result = subprocess.run([sys.executable, "-m", "opencoder_local", "models"], capture_output=True, text=True)
+    assert result.returncode == 0 and "gone" not in result.stdout and "Traceback" not in result.stderr
