@@ -127,6 +127,10 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
 
 def parse_config(raw: dict[str, Any]) -> ModelConfig:
     archs = raw.get("architectures") or []
+    if isinstance(archs, str):
+        archs = [archs]
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise CheckpointError(f"config.json's architectures should be a list of names, not {archs!r}")
     if not any(a in SUPPORTED_ARCHITECTURES for a in archs):
         raise CheckpointError(
             f"unsupported architecture {', '.join(archs) or '(none given)'}; "
@@ -168,6 +172,8 @@ def safetensors_files(folder: Path) -> list[Path]:
         weight_map = read_json(index, "the shard index").get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index} has no weight_map")
+        if not all(isinstance(name, str) and "/" not in name for name in weight_map.values()):
+            raise CheckpointError(f"{index}: weight_map must name shard files in the checkpoint folder")
         files = [folder / name for name in sorted(set(weight_map.values()))]
         missing = [f.name for f in files if not f.is_file()]
         if missing:

@@ -67,6 +67,14 @@ class Vocab:
 
 def read_vocab(folder: Path, config: ModelConfig, name: str) -> Vocab:
     """The vocabulary of a checkpoint: tokenizer.model if present, else a byte-level BPE tokenizer.json."""
+    try:
+        return _read_vocab(folder, config, name)
+    except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+        # The tokenizer files are the user's input: a field of the wrong shape is their file's fault.
+        raise CheckpointError(f"{folder}: the tokenizer files are malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _read_vocab(folder: Path, config: ModelConfig, name: str) -> Vocab:
     tok_config = _optional_json(folder / "tokenizer_config.json")
     if (folder / "tokenizer.model").is_file():
         vocab = sentencepiece_vocab(folder, tok_config, name)

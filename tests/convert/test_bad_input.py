@@ -121,3 +121,33 @@ def test_unknown_output_type(capsys, ckpt, out_dir):
 
 def test_checkpoint_folder_missing(capsys, tmp_path, out_dir):
     assert "not found" in fails(capsys, tmp_path / "nothing", out_dir)
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "file, change",
+    [
+        ("tokenizer_config.json", lambda d: d["added_tokens_decoder"].update({"1500": {"special": True}})),
+        ("added_tokens.json", lambda d: d.update({"<|x|>": "not a number"})),
+        ("tokenizer_config.json", lambda d: (d.pop("bos_token", None), d.update({"added_tokens_decoder": []}))),
+    ],
+)
+def test_malformed_tokenizer_files(capsys, ckpt, out_dir, file, change):
+    _edit_json(ckpt / file, change)
+    assert "tokenizer files are malformed" in fails(capsys, ckpt, out_dir)
+
+
+def test_weight_map_naming_no_file(capsys, ckpt, out_dir):
+    _edit_json(ckpt / "model.safetensors.index.json",
+               lambda d: d["weight_map"].update({next(iter(d["weight_map"])): 7}))
+    assert "weight_map" in fails(capsys, ckpt, out_dir)
+
+
+def test_architectures_as_a_plain_string_is_read(capsys, ckpt, out_dir):
+    edit_config(ckpt, architectures="LlamaForCausalLM")
+    assert main([str(ckpt), "--outtype", "f16", "-o", str(out_dir / "m.gguf")]) == 0
