@@ -23,6 +23,11 @@ class StoreError(UserError):
     """The conversation database cannot be opened or written."""
 
 
+def storable(text: str) -> str:
+    """`text` as SQLite can take it: a lone surrogate (from a paste, a file name) becomes U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: int
@@ -79,10 +84,13 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
+                # Whatever went wrong (even an interrupt), the next write must not find this one open.
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise StoreError(f"cannot save to {self.path}: {exc}") from None
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot save to {self.path}: {exc}") from None
+                raise
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -94,7 +102,7 @@ class Store:
     # conversations
 
     def create_conversation(self, title: str, model: str = "") -> Conversation:
-        now = time.time()
+        title, model, now = storable(title), storable(model), time.time()
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO conversations (title, model, created, updated) VALUES (?, ?, ?, ?)",
@@ -111,7 +119,7 @@ class Store:
         if not search:
             rows = self._read(f"SELECT {_CONV} FROM conversations ORDER BY updated DESC, id DESC")
         else:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = "%" + storable(search).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             rows = self._read(
                 f"SELECT {_CONV} FROM conversations WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
                 "(SELECT conversation_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
@@ -126,7 +134,7 @@ class Store:
 
     def rename(self, conversation_id: int, title: str) -> None:
         with self._write() as db:
-            db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+            db.execute("UPDATE conversations SET title = ? WHERE id = ?", (storable(title), conversation_id))
 
     def delete(self, conversation_id: int) -> None:
         with self._write() as db:
@@ -141,7 +149,7 @@ class Store:
         return [StoredMessage(*row) for row in rows]
 
     def add_message(self, conversation_id: int, role: str, content: str, status: str = DONE) -> StoredMessage:
-        now = time.time()
+        content, now = storable(content), time.time()
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO messages (conversation_id, role, content, status, created) VALUES (?, ?, ?, ?, ?)",
@@ -152,7 +160,8 @@ class Store:
 
     def update_message(self, message_id: int, content: str, status: str) -> None:
         with self._write() as db:
-            db.execute("UPDATE messages SET content = ?, status = ? WHERE id = ?", (content, status, message_id))
+            db.execute("UPDATE messages SET content = ?, status = ? WHERE id = ?",
+                       (storable(content), status, message_id))
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
         """Drop a message and everything after it (for regenerate and edit-and-resend)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -88,3 +90,41 @@ def test_export_to_markdown_marks_stopped_and_interrupted_answers(tmp_path):
     write_text_atomic(target, text)
     assert target.read_text() == text
     assert [p.name for p in target.parent.iterdir()] == ["out.md"]
+
+
+def test_text_sqlite_cannot_take_is_saved_with_a_replacement_and_the_store_stays_writable():
+    store = Store.open(locations.database_path())
+    c = store.create_conversation("bad \udcff title")
+    saved = store.add_message(c.id, "user", "bad \udcff text")
+    store.update_message(saved.id, "still \udcff bad", STOPPED)
+    assert [c.title for c in store.conversations("\udcff")] == ["bad \ufffd title"]
+    store.rename(c.id, "renamed \udcff")
+    assert [m.content for m in store.messages(c.id)] == ["still \ufffd bad"]
+    assert saved.content == "bad \ufffd text"  # what the caller keeps is what was stored
+    assert [c.title for c in store.conversations()] == ["renamed \ufffd"]
+
+
+def test_a_write_that_fails_outside_sqlite_is_rolled_back_and_the_next_write_works():
+    store = Store.open(locations.database_path())
+    c = store.create_conversation("t")
+    with pytest.raises(OverflowError):
+        store.update_message(2**70, "x", STOPPED)  # raised by sqlite3 inside the transaction
+    store.add_message(c.id, "user", "after")
+    store.close()
+    assert [m.content for m in Store.open(locations.database_path()).messages(c.id)] == ["after"]
+
+
+def test_an_exported_file_gets_normal_permissions_and_a_replaced_one_keeps_its_own(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.md"
+        write_text_atomic(fresh, "new\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        script = tmp_path / "run.sh"
+        script.write_text("old\n")
+        script.chmod(0o750)
+        write_text_atomic(script, "echo new\n")
+        assert script.read_text() == "echo new\n" and stat.S_IMODE(script.stat().st_mode) == 0o750
+    finally:
+        os.umask(umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.md", "run.sh"]
