@@ -114,7 +114,14 @@ def paired_runs(runs: int, baseline_args: tuple[str, ...], convert_args: tuple[s
     """Baseline and conversion run alternately; page-cache writes on a shared machine swing by
     several x from minute to minute, so each conversion is compared with the baseline run next
     to it. Returns the fastest of each and the median of the paired ratios."""
-    pairs = [(_run("baseline", *baseline_args), _run("convert", *convert_args)) for _ in range(runs)]
+    pairs = []
+    for i in range(runs):  # alternate which goes first, so neither always follows the other's writeback
+        if i % 2:
+            converted = _run("convert", *convert_args)
+            pairs.append((_run("baseline", *baseline_args), converted))
+        else:
+            baseline = _run("baseline", *baseline_args)
+            pairs.append((baseline, _run("convert", *convert_args)))
     best = []
     for side in (0, 1):
         results = [pair[side] for pair in pairs]
