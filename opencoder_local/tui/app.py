@@ -53,7 +53,7 @@ class OpenCoderApp(App):
         except StoreError as exc:
             self.store = Store.open(":memory:")
             self.notify(f"{exc}\nThis session's conversations will not be saved.",
-                        title="Conversations are not saved", severity="error", timeout=30)
+                        title="Conversations are not saved", severity="error", timeout=30, markup=False)
         params = GenParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens,
                            seed=self.settings.seed)
         session = ChatSession(self.store, params, self.settings.system, self.settings.model)
@@ -68,12 +68,12 @@ class OpenCoderApp(App):
         else:
             known = ", ".join(sorted(self.available_themes))
             self.notify(f"Unknown theme {theme!r}; using the default. Known themes: {known}.",
-                        title="Theme", severity="warning", timeout=15)
+                        title="Theme", severity="warning", timeout=15, markup=False)
 
     def _handle_exception(self, error: Exception) -> None:
         """A UserError escaping any handler (a disk failing while renaming, say) is a notice, not a crash."""
         if isinstance(error, UserError):
-            self.notify(str(error), title="That did not work", severity="error", timeout=15)
+            self.notify(str(error), title="That did not work", severity="error", timeout=15, markup=False)
             return
         super()._handle_exception(error)
 

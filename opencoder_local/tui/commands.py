@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 # (title in the palette, what it does, action on the chat screen)
 CHAT_ACTIONS: list[tuple[str, str, str]] = [
@@ -45,11 +47,20 @@ class ChatCommands(Provider):
             text = f"Open: {conversation.title}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self._open, conversation.id),
-                          help="Switch to this conversation")
+                yield Hit(score, _highlight(matcher, text), partial(self._open, conversation.id),
+                          text=text, help="Switch to this conversation")
 
     async def _run(self, action: str) -> None:
         await self.screen.run_action(action)
 
     async def _open(self, conversation_id: int) -> None:
         await self.screen.open_conversation(conversation_id)
+
+
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """Matcher.highlight for text that is not markup (a title may hold "[/usr/bin]")."""
+    content = Content(text)
+    for offset in matcher.fuzzy_search.match(matcher.query, text)[1]:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import stat
+
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
+from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.code_picker import CodePickerScreen
+from opencoder_local.tui.screens.confirm import ConfirmScreen
 
 import pytest
 
-from tui.helpers import ask, notices, ready
+from tui.helpers import ask, notices, ready, wait_for
 from tui.scripted import ScriptedEngine
 
 ANSWER = (
@@ -68,3 +72,27 @@ async def test_no_code_block_is_a_notice_not_an_error():
         await ask(pilot, "hi")
         await pilot.press("ctrl+o")
         assert "No code block" in notices(app)
+
+
+async def test_saving_over_an_existing_file_asks_first_and_keeps_its_permissions(tmp_path):
+    target = tmp_path / "run.sh"
+    target.write_text("echo mine\n")
+    target.chmod(0o755)
+    app = app_with_code()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "show code")
+        for answer in ("n", "y"):
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, AskScreen) and app.screen.query("Input"))
+            app.screen.query_one("Input").value = str(target)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.query(".question"))
+            assert str(app.screen.query_one(".question").render()) == f"{target} exists. Replace it?"
+            await pilot.press(answer)
+            await pilot.pause(0.1)
+            if answer == "n":
+                assert target.read_text() == "echo mine\n"
+        assert target.read_text() == "python -c 'print(1)'\n"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o755
+        assert f"Saved the code block to {target}." in notices(app)

@@ -20,7 +20,7 @@ class AskScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="question")
+            yield Label(self.question, classes="question", markup=False)
             yield Input(self.value, placeholder=self.placeholder)
             yield Label("Enter to accept · Esc to cancel", classes="hint")
 

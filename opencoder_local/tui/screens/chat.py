@@ -144,12 +144,13 @@ class ChatScreen(ChatActions, Screen):
             return
         if self.editing is not None:
             await self.log_view.remove_from(self.editing.id)
+            markup=False,
             self.session.truncate_from(self.editing)
             self.editing = None
         try:
             message = self.session.add_user(text)
         except UserError as exc:
-            self.notify(str(exc), title="Not sent", severity="error", timeout=15)
+            self.notify(str(exc), title="Not sent", severity="error", timeout=15, markup=False)
             return
         self.prompt_input.clear()
         await self.log_view.add(UserMessage(message.content, message.id))
@@ -197,7 +198,7 @@ class ChatScreen(ChatActions, Screen):
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
         self.status.set_state("stopped" if done.status == STOPPED else "ready", "-ready")
         if done.error:
-            self.notify(done.error, title="No answer", severity="error", timeout=20)
+            self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()
             if last is not None and not last.content:
                 await last.remove()

@@ -125,7 +125,7 @@ class ChatActions:
                 self.session.new()
                 await self.log_view.show([])
             self.refresh_sidebar()
-            self.notify(f"Deleted “{conversation.title}”.")
+            self.notify(f"Deleted “{conversation.title}”.", markup=False)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{conversation.title}” for good?"), deleted)
 
@@ -183,7 +183,8 @@ class ChatActions:
     def _copy(self: "ChatScreen", block: CodeBlock) -> None:
         used = copy_text(self.app, block.code)
         lines = len(block.code.splitlines())
-        self.notify(f"Copied {lines} line{'s' if lines != 1 else ''} of {block.language or 'code'} ({', '.join(used)}).")
+        self.notify(f"Copied {lines} line{'s' if lines != 1 else ''} of {block.language or 'code'} ({', '.join(used)}).",
+                    markup=False)
 
     def _save(self: "ChatScreen", block: CodeBlock) -> None:
         def save(path: str | None) -> None:
@@ -194,12 +195,22 @@ class ChatActions:
 
     def _write_file(self: "ChatScreen", path: str, text: str, done: str) -> None:
         target = Path(path).expanduser()
-        try:
-            write_text_atomic(target, text)
-        except OSError as exc:
-            self.notify(f"Cannot write {target}: {exc.strerror or exc}. Choose another path.", severity="error")
-            return
-        self.notify(f"{done} to {target}.")
+
+        def write(sure: bool | None = True) -> None:
+            if not sure:
+                return
+            try:
+                write_text_atomic(target, text)
+            except OSError as exc:
+                self.notify(f"Cannot write {target}: {exc.strerror or exc}. Choose another path.",
+                            severity="error", markup=False)
+                return
+            self.notify(f"{done} to {target}.", markup=False)
+
+        if target.is_file():
+            self.app.push_screen(ConfirmScreen(f"{target} exists. Replace it?"), write)
+        else:
+            write()
 
     # attachments
 
@@ -210,10 +221,10 @@ class ChatActions:
             try:
                 attachment = read_attachment(path)
             except UserError as exc:
-                self.notify(str(exc), title="Not attached", severity="error", timeout=15)
+                self.notify(str(exc), title="Not attached", severity="error", timeout=15, markup=False)
                 return
             self.session.attachments.append(attachment)
-            self.notify(f"Attached {attachment.name}: it goes with your next question.")
+            self.notify(f"Attached {attachment.name}: it goes with your next question.", markup=False)
             self.schedule_count()
 
         self.app.push_screen(AskScreen("Attach a text file to your next question", placeholder="path/to/file.py"), attach)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -22,8 +23,8 @@ class CodePickerScreen(ModalScreen[CodeBlock | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="question")
-            yield OptionList(*(Option(b.summary, id=str(i)) for i, b in enumerate(self.blocks)))
+            yield Label(self.title_text, classes="question", markup=False)
+            yield OptionList(*(Option(Content(b.summary), id=str(i)) for i, b in enumerate(self.blocks)))
             yield Label("Enter to choose · Esc to cancel", classes="hint")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

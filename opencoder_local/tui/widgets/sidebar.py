@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
@@ -41,7 +42,7 @@ class Sidebar(Vertical):
     def show(self, conversations: list[Conversation], current: int | None) -> None:
         listing = self.query_one(ConversationList)
         listing.clear_options()
-        listing.add_options([Option(c.title, id=str(c.id)) for c in conversations])
+        listing.add_options([Option(Content(c.title), id=str(c.id)) for c in conversations])
         if current is not None and any(c.id == current for c in conversations):
             listing.highlighted = listing.get_option_index(str(current))
 

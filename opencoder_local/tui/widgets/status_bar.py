@@ -34,11 +34,8 @@ class StatusBar(Horizontal):
             return isinstance(message, StatusBar.Context)
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="state")
-        yield Label("", id="model")
-        yield Label("", id="backend")
-        yield Label("", id="context")
-        yield Label("", id="rate")
+        for name in ("state", "model", "backend", "context", "rate"):
+            yield Label("", id=name, markup=False)  # a model's file name may contain [brackets]
 
     def set_state(self, text: str, kind: str = "") -> None:
         label = self.query_one("#state", Label)
