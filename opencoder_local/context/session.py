@@ -96,8 +96,14 @@ class ChatSession:
 
     # a turn
 
+    def begin_turn(self) -> None:
+        """Call where the answer is requested (the UI thread), before answer() runs anywhere.
+
+        A stop() from then on stops this turn, however early it lands."""
+        self._stop.clear()
+
     def stop(self) -> None:
-        """Stop the running answer within a token; thread-safe."""
+        """Stop the running (or requested) answer within a token; thread-safe."""
         self._stop.set()
         if self.engine is not None:
             self.engine.cancel()
@@ -107,16 +113,16 @@ class ChatSession:
         engine = self.engine
         if engine is None or self.conversation is None:
             raise RuntimeError("answer() needs an engine and a question")
-        self._stop.clear()
         messages = self.prompt().messages
         row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
         parts: list[str] = []
         status = STOPPED  # an answer that ends without the engine's final stats was cut short
-        last_save = time.monotonic()
         try:
-            for delta in engine.stream(messages, self.params):
-                if self._stop.is_set():
-                    engine.cancel()  # a stop that raced the start of the stream
+            deltas = engine.stream(messages, self.params)  # the engine's turn begins here
+            if self._stop.is_set():
+                engine.cancel()  # a stop that landed before the turn began
+            last_save = time.monotonic()
+            for delta in deltas:
                 parts.append(delta.text)
                 if delta.stats is not None:
                     status = STOPPED if delta.stats.stop_reason == "cancelled" else DONE
@@ -132,6 +138,7 @@ class ChatSession:
             raise
         finally:
             if row is not None:
+                # Memory first: if the disk is full the answer is still shown and sent next turn.
                 final = StoredMessage(row.id, row.conversation_id, "assistant", "".join(parts), status)
-                self.store.update_message(final.id, final.content, final.status)
                 self.messages.append(final)
+                self.store.update_message(final.id, final.content, final.status)

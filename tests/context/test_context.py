@@ -10,7 +10,7 @@ from opencoder_local.context.session import ChatSession
 from opencoder_local.context.window import fit_to_window
 from opencoder_local.engine.llama_engine import ContextFullError
 from opencoder_local.engine.protocol import ContextBudget, GenParams, Message
-from opencoder_local.store import DONE, STOPPED, Store
+from opencoder_local.store import DONE, STOPPED, Store, StoreError
 
 
 def words(n_ctx):
@@ -96,3 +96,21 @@ def test_a_full_context_leaves_no_empty_answer(demo):
     with pytest.raises(ContextFullError):
         list(session.answer())
     assert [m.role for m in store.messages(session.conversation.id)] == ["user"]
+
+
+def test_a_final_save_that_fails_keeps_the_answer_in_memory_and_raises_a_store_error(demo):
+    store = Store.open(":memory:")
+    session = ChatSession(store, GenParams(max_tokens=10))
+    session.engine = demo
+    session.add_user("Say hello.")
+
+    def full(*_args):
+        raise StoreError("cannot save: database or disk is full")
+
+    store.update_message = full
+    parts = []
+    with pytest.raises(StoreError, match="disk is full"):
+        for delta in session.answer():
+            parts.append(delta.text)
+    assert parts and session.messages[-1].role == "assistant"
+    assert session.messages[-1].content == "".join(parts)

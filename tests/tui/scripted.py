@@ -39,6 +39,7 @@ class ScriptedEngine:
         self._cancel.set()
 
     def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
+        """Like the real engine, the turn begins at the call: a cancel() from then on stops it."""
         prompt = self.count(messages).prompt_tokens
         if prompt >= self.n_ctx:
             raise ContextFullError(prompt, self.n_ctx)
@@ -46,6 +47,9 @@ class ScriptedEngine:
         self.prompts.append(list(messages))
         answer = self.answers[min(self.turns, len(self.answers) - 1)]
         self.turns += 1
+        return self._turn(prompt, answer)
+
+    def _turn(self, prompt: int, answer: str) -> Iterator[Delta]:
         sent, reason = 0, "stop"
         for piece in pieces(answer):
             if self._cancel.is_set():

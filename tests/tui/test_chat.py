@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from opencoder_local import locations
 from opencoder_local.settings import ChatSettings
@@ -14,6 +15,7 @@ from opencoder_local.tui.widgets.status_bar import StatusBar
 import pytest
 
 from tui.helpers import answered, ask, ready, wait_for
+from tui.scripted import ScriptedEngine
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
 
@@ -149,3 +151,68 @@ async def test_a_question_typed_before_the_model_is_ready_is_sent_when_it_is(dem
         gate.set()
         await answered(pilot, 2)
         assert app.screen.session.messages[-1].content
+
+
+async def test_escape_right_after_enter_stops_the_answer_before_its_prompt_runs(demo_app):
+    app = demo_app(max_tokens=300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        question = screen.session.add_user("explain\n" + "\n".join(f"def f{i}(x):\n    return x*{i}" for i in range(60)))
+        await screen.log_view.add(UserMessage(question.content, question.id))
+        await screen.start_answer()
+        screen.action_stop()  # in the same tick: the generation thread has not started yet
+        await answered(pilot, 2)
+        answer = screen.session.messages[-1]
+        assert (answer.status, answer.content) == ("stopped", "")
+        assert stored("SELECT status, content FROM messages WHERE role = 'assistant'") == [("stopped", "")]
+
+
+async def test_escape_right_after_enter_stops_a_scripted_answer_before_its_first_word():
+    engine = ScriptedEngine("word " * 200, delay=0.005)
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        question = screen.session.add_user("a long answer, please")
+        await screen.log_view.add(UserMessage(question.content, question.id))
+        await screen.start_answer()
+        screen.action_stop()  # in the same tick: the generation thread has not started yet
+        await answered(pilot, 2)
+        assert (screen.session.messages[-1].status, screen.session.messages[-1].content) == ("stopped", "")
+        await ask(pilot, "and now?")  # the next turn is not stopped by the old Esc
+        assert screen.session.messages[-1].status == "done"
+
+
+class SlowCountEngine(ScriptedEngine):
+    """Counting a draft that says "slow" waits until the test lets it finish."""
+
+    def __init__(self):
+        super().__init__("ok")
+        self.counting_slow, self.finish_slow = threading.Event(), threading.Event()
+
+    def count(self, messages):
+        if any("slow" in m.content for m in messages):
+            self.counting_slow.set()
+            self.finish_slow.wait(10)
+        return super().count(messages)
+
+
+async def test_a_slow_count_of_an_old_draft_never_overwrites_the_newer_count():
+    engine = SlowCountEngine()
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            await ready(pilot)
+            screen = app.screen
+            screen.prompt_input.text = "slow " * 50
+            await wait_for(pilot, engine.counting_slow.is_set)
+            screen.prompt_input.text = "fast"
+            expected = engine.count(screen.session.prompt("fast").messages)
+            shown = f"ctx {expected.prompt_tokens:,} / {engine.n_ctx:,}"
+            await wait_for(pilot, lambda: label(app, "context") == shown)
+            engine.finish_slow.set()
+            await pilot.pause(0.3)
+            assert label(app, "context") == shown
+        finally:
+            engine.finish_slow.set()

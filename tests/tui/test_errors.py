@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from opencoder_local import locations
+from opencoder_local.engine.protocol import Delta
 from opencoder_local.settings import ChatSettings
+from opencoder_local.store import STOPPED, Store, StoreError
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.status_bar import StatusBar
@@ -105,8 +107,6 @@ async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
 
 
 async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatch):
-    from opencoder_local.store import Store, StoreError
-
     app = make_app(ChatSettings(), lambda _s: ScriptedEngine("an answer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
@@ -128,3 +128,43 @@ async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatc
         assert app.is_running and app.return_code is None
         await ask(pilot, "still working?")
         assert app.screen.session.messages[-1].content == "an answer"
+
+
+class FailingEngine(ScriptedEngine):
+    """Fails after the first piece, the way llama_decode does when the GPU runs out of memory."""
+
+    def _turn(self, prompt, answer):
+        yield Delta("partial ")
+        raise RuntimeError("llama_decode returned -3")
+
+
+async def test_an_engine_failing_mid_answer_is_a_notice_and_the_partial_answer_is_kept():
+    app = make_app(ChatSettings(), lambda _s: FailingEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "hi")
+        await wait_for(pilot, lambda: "llama_decode returned -3" in notices(app))
+        answer = app.screen.session.messages[-1]
+        assert (answer.role, answer.content, answer.status) == ("assistant", "partial ", STOPPED)
+        view = app.screen.query(AssistantMessage).last()
+        assert view.content == "partial " and view.message_id == answer.id
+        assert app.is_running and app.return_code is None
+
+
+async def test_a_full_disk_at_the_end_of_an_answer_is_a_notice_and_the_answer_is_kept(monkeypatch):
+    engine = ScriptedEngine(["an answer", "a second answer"])
+    app = make_app(ChatSettings(), lambda _s: engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+
+        def full(*_args):
+            raise StoreError("cannot save to conversations.sqlite3: database or disk is full")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(Store, "update_message", full)
+            await ask(pilot, "hello")
+            await wait_for(pilot, lambda: "disk is full" in notices(app))
+        assert [m.content for m in app.screen.session.messages] == ["hello", "an answer"]
+        assert app.screen.query(AssistantMessage).last().content == "an answer"
+        await ask(pilot, "and then?")
+        assert [m.content for m in engine.prompts[-1]][-3:] == ["hello", "an answer", "and then?"]

@@ -61,9 +61,10 @@ class ChatScreen(ChatActions, Screen):
         self.settings = settings
         self.engine_factory = engine_factory
         self.generating = False
-        self.waiting_for_model = False  # questions arrived before the model did
+        self.queued_for: int | None = None  # the conversation whose question waits for the model
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
+        self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -119,9 +120,22 @@ class ChatScreen(ChatActions, Screen):
                         title="Completion model", timeout=10)
         self.status.set_state("ready", "-ready")
         self.schedule_count()
-        if self.waiting_for_model:
-            self.waiting_for_model = False
+        queued, self.queued_for = self.queued_for, None
+        if queued is not None and self._unanswered(queued):
             self.call_later(self.start_answer)
+
+    def _unanswered(self, conversation_id: int) -> bool:
+        """Is that conversation the current one, ending with a question that has no answer yet?"""
+        conversation, messages = self.session.conversation, self.session.messages
+        return (conversation is not None and conversation.id == conversation_id
+                and bool(messages) and messages[-1].role == "user")
+
+    def forget_queued(self) -> None:
+        """Before the conversation changes: a question waiting for the model stays where it is."""
+        if self.queued_for is not None:
+            self.notify("Your question was not sent: the model is still loading. "
+                        "Open that conversation again and press Ctrl+R to have it answered.", timeout=10)
+        self.queued_for = None
 
     def on_chat_screen_engine_failed(self, message: EngineFailed) -> None:
         self.status.set_state("no model", "-error")
@@ -130,6 +144,7 @@ class ChatScreen(ChatActions, Screen):
             title="The model could not be loaded",
             severity="error",
             timeout=30,
+            markup=False,
         )
 
     # sending and answering
@@ -144,7 +159,6 @@ class ChatScreen(ChatActions, Screen):
             return
         if self.editing is not None:
             await self.log_view.remove_from(self.editing.id)
-            markup=False,
             self.session.truncate_from(self.editing)
             self.editing = None
         try:
@@ -161,9 +175,10 @@ class ChatScreen(ChatActions, Screen):
 
     async def start_answer(self) -> None:
         if self.session.engine is None:
-            self.waiting_for_model = True
+            self.queued_for = self.session.conversation.id if self.session.conversation else None
             self.notify("Your message will be sent as soon as the model has loaded.")
             return
+        self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
         view = await self.log_view.add(AssistantMessage())
         view.start_stream()
         self.generating = True
@@ -175,6 +190,7 @@ class ChatScreen(ChatActions, Screen):
     def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
         tokens, first, last_rate = 0, 0.0, 0.0
         stats = None
+        kept = len(self.session.messages)
         try:
             for delta in self.session.answer():
                 if delta.text:
@@ -186,8 +202,10 @@ class ChatScreen(ChatActions, Screen):
                         status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
                         last_rate = now
                 stats = delta.stats or stats
-        except UserError as exc:
-            view.post_message(AssistantMessage.Done(STOPPED, error=str(exc)))
+        except Exception as exc:  # a full disk, a GPU out of memory: a notice, never a dead app
+            error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            saved = self.session.messages[-1] if len(self.session.messages) > kept else None
+            view.post_message(AssistantMessage.Done(STOPPED, saved.id if saved else None, error=error))
             return
         answer = self.session.messages[-1]
         view.post_message(AssistantMessage.Done(answer.status, answer.id, stats))
@@ -215,15 +233,16 @@ class ChatScreen(ChatActions, Screen):
 
     def _count_now(self) -> None:
         if self.session.engine is not None:
-            self._count(self.prompt_input.text.strip(), self.status)
+            self._count_seq += 1
+            self._count(self.prompt_input.text.strip(), self.status, self._count_seq)
 
     @work(thread=True, exclusive=True, group="count")
-    def _count(self, draft: str, status: StatusBar) -> None:
+    def _count(self, draft: str, status: StatusBar, seq: int) -> None:
         try:
             prompt = self.session.prompt(draft)
         except Exception:  # the meter is advisory; a failed count must not disturb typing
             return
-        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments)))
+        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments), seq))
 
     # conversations
 
@@ -244,6 +263,8 @@ class ChatScreen(ChatActions, Screen):
         if self.generating:
             self.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
             return
+        if conversation_id != self.queued_for:
+            self.forget_queued()
         if self.session.open(conversation_id):
             self.editing = None
             await self.log_view.show(self.session.messages)

@@ -63,6 +63,7 @@ class ChatActions:
     async def action_new_chat(self: "ChatScreen") -> None:
         if not self._idle("starting a new conversation"):
             return
+        self.forget_queued()
         self.session.new()
         self.editing = None
         await self.log_view.show([])
@@ -76,6 +77,7 @@ class ChatActions:
 
         async def cleared(sure: bool | None) -> None:
             if sure and self.session.messages:
+                self.queued_for = None  # its question is gone
                 self.session.truncate_from(self.session.messages[0])
                 await self.log_view.show([])
                 self.schedule_count()
@@ -121,6 +123,8 @@ class ChatActions:
             if not sure:
                 return
             self.session.store.delete(conversation_id)
+            if self.queued_for == conversation_id:
+                self.queued_for = None  # its question is gone
             if self.session.conversation and self.session.conversation.id == conversation_id:
                 self.session.new()
                 await self.log_view.show([])
@@ -194,6 +198,7 @@ class ChatActions:
         self.app.push_screen(AskScreen("Save code block to file", str(Path.cwd() / block.suggested_name)), save)
 
     def _write_file(self: "ChatScreen", path: str, text: str, done: str) -> None:
+        """Write `text` to `path`, asking first if that replaces a file."""
         target = Path(path).expanduser()
 
         def write(sure: bool | None = True) -> None:

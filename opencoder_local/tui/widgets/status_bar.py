@@ -22,16 +22,23 @@ class StatusBar(Horizontal):
             return isinstance(message, StatusBar.Rate)
 
     class Context(Message, bubble=False):
-        """A fresh count of the prompt as it would be sent, from the counting thread."""
+        """A fresh count of the prompt as it would be sent, from the counting thread.
 
-        def __init__(self, budget: ContextBudget, dropped: int, attachments: int):
+        `seq` numbers the counts in the order they were asked for: an older one never replaces a newer."""
+
+        def __init__(self, budget: ContextBudget, dropped: int, attachments: int, seq: int):
             super().__init__()
             self.budget = budget
             self.dropped = dropped
             self.attachments = attachments
+            self.seq = seq
 
         def can_replace(self, message: Message) -> bool:
-            return isinstance(message, StatusBar.Context)
+            return isinstance(message, StatusBar.Context) and message.seq <= self.seq
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._context_seq = 0  # the newest count shown
 
     def compose(self) -> ComposeResult:
         for name in ("state", "model", "backend", "context", "rate"):
@@ -51,6 +58,9 @@ class StatusBar(Horizontal):
         self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "")
 
     def on_status_bar_context(self, message: Context) -> None:
+        if message.seq < self._context_seq:
+            return  # a slow count of an older draft
+        self._context_seq = message.seq
         budget = message.budget
         text = f"ctx {budget.prompt_tokens:,} / {budget.n_ctx:,}"
         if message.dropped:
