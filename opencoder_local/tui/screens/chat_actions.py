@@ -150,39 +150,32 @@ class ChatActions:
     # code blocks
 
     def _blocks(self: "ChatScreen") -> list[CodeBlock]:
-        """The conversation's code blocks, newest first (answers only)."""
+        """The conversation's code blocks, newest first (answers only); a notice when there are none."""
         found: list[CodeBlock] = []
         for message in reversed(self.session.messages):
             if message.role == "assistant":
                 found.extend(reversed(code_blocks(message.content)))
+        if not found:
+            self.notify("No code block in this conversation's answers yet.")
         return found
 
     def action_copy_code(self: "ChatScreen") -> None:
-        blocks = self._blocks()
-        if not blocks:
-            self.notify("No code block in this conversation's answers yet.")
-            return
-        self._copy(blocks[0])
+        if blocks := self._blocks():
+            self._copy(blocks[0])
 
     def action_copy_chosen_code(self: "ChatScreen") -> None:
         self._choose("Copy which code block?", self._copy)
 
     def action_save_code(self: "ChatScreen") -> None:
-        blocks = self._blocks()
-        if not blocks:
-            self.notify("No code block in this conversation's answers yet.")
-            return
-        self._save(blocks[0])
+        if blocks := self._blocks():
+            self._save(blocks[0])
 
     def action_save_chosen_code(self: "ChatScreen") -> None:
         self._choose("Save which code block?", self._save)
 
     def _choose(self: "ChatScreen", title: str, then) -> None:
-        blocks = self._blocks()
-        if not blocks:
-            self.notify("No code block in this conversation's answers yet.")
-            return
-        self.app.push_screen(CodePickerScreen(title, blocks), lambda block: block and then(block))
+        if blocks := self._blocks():
+            self.app.push_screen(CodePickerScreen(title, blocks), lambda block: block and then(block))
 
     def _copy(self: "ChatScreen", block: CodeBlock) -> None:
         used = copy_text(self.app, block.code)
