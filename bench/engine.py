@@ -16,6 +16,7 @@ import time
 
 import llama_cpp
 
+from opencoder_local.engine.backend import safe_model_params
 from opencoder_local.engine.llama_engine import EngineOptions, load_engine
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import GenParams, Message
@@ -46,7 +47,9 @@ def bare_rate(llm: llama_cpp.Llama, prompt: list[int], n_tokens: int) -> float:
 
 def overhead_ratio(threads: int, n_tokens: int, repeats: int) -> tuple[float, float, float]:
     engine = load_engine("demo", EngineOptions(n_threads=threads))
-    llm = llama_cpp.Llama(str(demo_path()), n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+    with safe_model_params():  # as the engine loads it
+        llm = llama_cpp.Llama(str(demo_path()), n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=threads,
+                              verbose=False)
     quiet_llama()
     prompt = engine.prompt_ids(QUESTION)
     ours, bare = [], []

@@ -110,9 +110,12 @@ def gguf_logits(path: Path, text: str, threads: int | None = None) -> tuple[list
     the engine does for OpenCoder; for other vocabularies they only need to be valid ids."""
     import llama_cpp
 
+    from opencoder_local.engine.backend import safe_model_params
+
     quiet_llama()
-    llm = llama_cpp.Llama(str(path), n_ctx=512, n_batch=512, logits_all=True, verbose=False,
-                          n_threads=threads, seed=0)
+    with safe_model_params():
+        llm = llama_cpp.Llama(str(path), n_ctx=512, n_batch=512, logits_all=True, verbose=False,
+                              n_threads=threads, seed=0)
     try:
         tokens = [t for piece in pre_split(text) for t in llm.tokenize(piece.encode(), add_bos=False)]
         llm.eval(tokens)

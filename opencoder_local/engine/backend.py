@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ctypes
+import threading
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 
 import llama_cpp
+import llama_cpp.llama_cpp
 
 _GPU_TYPES = {1, 2}  # ggml_backend_dev_type: GPU, integrated GPU
+_PARAMS_LOCK = threading.Lock()
 
 
 def _ggml() -> ctypes.CDLL | None:
@@ -54,3 +58,43 @@ def backend_in_use(n_gpu_layers: int) -> str:
     if n_gpu_layers != 0 and gpus:
         return gpus[0]
     return "CPU"
+
+
+@lru_cache(maxsize=1)
+def cpu_offers_amx() -> bool:
+    """Does this CPU advertise Intel AMX (Xeon 4th generation and later; no laptop chip has it)?"""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return "amx_tile" in flags.split()
+
+
+@contextmanager
+def model_params(**fields):
+    """Llama() with these llama_model_params fields changed (its constructor exposes only some of them)."""
+    original = llama_cpp.llama_cpp.llama_model_default_params
+
+    def changed():
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    with _PARAMS_LOCK:
+        llama_cpp.llama_cpp.llama_model_default_params = changed
+        try:
+            yield
+        finally:
+            llama_cpp.llama_cpp.llama_model_default_params = original
+
+
+def safe_model_params():
+    """llama.cpp's extra buffer types off where they would use AMX.
+
+    A build compiled on an AMX machine (pip builds with -march=native) runs its AMX matmul through
+    those buffers, and llama.cpp 0.3.36's kernel executes `tilezero` on threads that never loaded
+    a tile configuration: SIGILL on the first prompt (measured on this project's Xeon machines).
+    Everywhere else (every laptop) the defaults stand, weight repacking included."""
+    return model_params(use_extra_bufts=False) if cpu_offers_amx() else nullcontext()

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import gguf
 import llama_cpp
 
-from opencoder_local.engine.backend import backend_in_use
+from opencoder_local.engine.backend import backend_in_use, safe_model_params
 from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
@@ -116,17 +116,18 @@ class LlamaEngine:
         exact = _use_exact(info, options.exact_tokenizer)
         quiet_llama()
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(info.path),
-                n_ctx=self.n_ctx,
-                n_batch=min(options.n_batch, self.n_ctx),
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_gpu_layers=options.n_gpu_layers,
-                use_mmap=True,
-                kv_overrides=dict(OPENCODER_OVERRIDES) if exact else None,
-                verbose=False,
-            )
+            with safe_model_params():
+                self._llm = llama_cpp.Llama(
+                    model_path=str(info.path),
+                    n_ctx=self.n_ctx,
+                    n_batch=min(options.n_batch, self.n_ctx),
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=options.n_gpu_layers,
+                    use_mmap=True,
+                    kv_overrides=dict(OPENCODER_OVERRIDES) if exact else None,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"llama.cpp could not load {info.path}: {exc}") from None
         quiet_llama()
