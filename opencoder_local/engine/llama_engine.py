@@ -64,7 +64,7 @@ def inspect_model(model: str) -> GGUFFile:
     return info
 
 
-def _use_exact(info: GGUFFile, requested: bool | None) -> bool:
+def uses_exact_tokenizer(info: GGUFFile, requested: bool | None) -> bool:
     return looks_like_opencoder(info) if requested is None else requested
 
 
@@ -72,7 +72,7 @@ def load_vocab(model: str, exact_tokenizer: bool | None = None) -> tuple[VocabOn
     """The vocabulary alone, for tokenizing without loading weights."""
     info = inspect_model(model)
     quiet_llama()
-    return VocabOnlyModel(info.path, info, _use_exact(info, exact_tokenizer)), info
+    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer)), info
 
 
 def chat_template_for(info: GGUFFile) -> str | None:
@@ -83,6 +83,22 @@ def chat_template_for(info: GGUFFile) -> str | None:
     if looks_like_opencoder(info) and looks_like_instruct(info):
         return opencoder_template()
     return None
+
+
+def context_window(info: GGUFFile, requested: int | None) -> int:
+    """The window a session gets: the model's trained one, or a smaller `--ctx`."""
+    n_ctx_train = int(info.arch_key(gguf.Keys.LLM.CONTEXT_LENGTH, 4096))
+    if requested is not None and not 0 < requested <= n_ctx_train:
+        raise UserError(f"--ctx must be between 1 and the model's {n_ctx_train:,}-token window")
+    return requested or n_ctx_train
+
+
+def answer_budget(prompt_tokens: int, n_ctx: int, params: GenParams) -> int:
+    """How many tokens the answer may take; a prompt that leaves no room raises ContextFullError."""
+    if prompt_tokens >= n_ctx:
+        raise ContextFullError(prompt_tokens, n_ctx)
+    room = n_ctx - prompt_tokens
+    return min(room, params.max_tokens) if params.max_tokens else room
 
 
 def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> list[int]:
@@ -101,11 +117,8 @@ class LlamaEngine:
     """One loaded model and its KV cache; one turn at a time."""
 
     def __init__(self, info: GGUFFile, options: EngineOptions):
-        n_ctx_train = int(info.arch_key(gguf.Keys.LLM.CONTEXT_LENGTH, 4096))
-        if options.n_ctx is not None and not 0 < options.n_ctx <= n_ctx_train:
-            raise UserError(f"--ctx must be between 1 and the model's {n_ctx_train:,}-token window")
         self.info = info
-        self.n_ctx = options.n_ctx or n_ctx_train
+        self.n_ctx = context_window(info, options.n_ctx)
         self.n_threads = options.n_threads or default_threads()
         most = 4 * (os.cpu_count() or 1)
         if not 1 <= self.n_threads <= most:
@@ -113,7 +126,7 @@ class LlamaEngine:
         self.backend = backend_in_use(options.n_gpu_layers)
         self.model_name = info.path.stem  # what the user named or converted; general.name is often a training-run label
         self.quantization = info.file_type_name
-        exact = _use_exact(info, options.exact_tokenizer)
+        exact = uses_exact_tokenizer(info, options.exact_tokenizer)
         quiet_llama()
         try:
             with safe_model_params():
@@ -215,12 +228,20 @@ class LlamaEngine:
         The prompt is checked and the turn begins when this is called, not at the first delta:
         a cancel() from then on stops this turn, even before its prompt is evaluated."""
         ids = self.prompt_ids(messages)
-        if len(ids) >= self.n_ctx:
-            raise ContextFullError(len(ids), self.n_ctx)
-        budget = self.n_ctx - len(ids)
-        max_new = min(budget, params.max_tokens) if params.max_tokens else budget
+        return self.generate(ids, answer_budget(len(ids), self.n_ctx, params), params)
+
+    def generate(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
+        """Start a turn on prompt ids already counted against the window (the model process's entry)."""
         self._cancel.clear()
         return self._turn(ids, max_new, params)
+
+    def wait_ready(self) -> None:
+        """Loaded in the constructor: always ready."""
+
+    def close(self) -> None:
+        self.cancel()
+        with self._lock:
+            self._llm.close()
 
     def _turn(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
         with self._lock:
@@ -256,7 +277,7 @@ class LlamaEngine:
         tail = decoder.decode(b"", final=True)
         rate = (generated - 1) / (last - first) if generated > 1 and last > first else 0.0
         stats = TurnStats(len(ids), reused, generated, (first if generated else last) - start, rate, reason)
-        yield Delta(tail, stats)
+        yield Delta(tail, stats, 0)
 
 
 def load_engine(model: str, options: EngineOptions = EngineOptions()) -> LlamaEngine:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence
 
+from opencoder_local.errors import UserError
+
 
 @dataclass(frozen=True)
 class Message:
@@ -35,12 +37,17 @@ class TurnStats:
         return self.prompt_tokens - self.reused_tokens
 
 
+class EngineStoppedError(UserError):
+    """The model's process ended (crashed, killed for memory); a new engine must be started."""
+
+
 @dataclass(frozen=True)
 class Delta:
     """A piece of the answer; the last one of a turn carries the stats."""
 
     text: str = ""
     stats: TurnStats | None = None
+    tokens: int = 1  # generated tokens this piece holds (a batch from the model process holds several)
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,9 @@ class Engine(Protocol):
     def count(self, messages: Sequence[Message]) -> ContextBudget: ...
 
     def cancel(self) -> None: ...
+
+    def wait_ready(self) -> None:
+        """Block until the model can answer; a model that cannot load raises a UserError."""
+
+    def close(self) -> None:
+        """Free the model at once; a turn still streaming ends as cancelled."""
