@@ -8,8 +8,8 @@ from typing import Iterator
 
 from opencoder_local.context.attachments import Attachment, with_attachments
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window
-from opencoder_local.engine.protocol import Delta, Engine, GenParams, Message
-from opencoder_local.store import DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
+from opencoder_local.engine.protocol import Delta, Engine, EngineStoppedError, GenParams, Message
+from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
 
 SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
 
@@ -131,10 +131,12 @@ class ChatSession:
                     self.store.update_message(row.id, "".join(parts), STREAMING)
                     last_save = now
                 yield delta
-        except BaseException:
+        except BaseException as exc:
             if not any(parts):  # nothing was written (a full context, a load error): no empty answer
                 self.store.delete_messages_from(row.conversation_id, row.id)
                 row = None
+            elif isinstance(exc, EngineStoppedError):
+                status = CUT_SHORT
             raise
         finally:
             if row is not None:

@@ -1,6 +1,7 @@
 """SQLite conversations: no Textual here."""
 
 from opencoder_local.store.conversations import (
+    CUT_SHORT,
     DONE,
     STOPPED,
     STREAMING,
@@ -10,4 +11,4 @@ from opencoder_local.store.conversations import (
     StoredMessage,
 )
 
-__all__ = ["DONE", "STOPPED", "STREAMING", "Conversation", "Store", "StoreError", "StoredMessage"]
+__all__ = ["CUT_SHORT", "DONE", "STOPPED", "STREAMING", "Conversation", "Store", "StoreError", "StoredMessage"]

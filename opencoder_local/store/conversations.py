@@ -15,8 +15,8 @@ from opencoder_local.store.migrations import migrate
 
 # A message's life: "streaming" while the model writes it (saved about once a second),
 # then "done", or "stopped" when the user pressed Esc. A "streaming" row found on open was
-# cut short by a crash or a kill.
-DONE, STREAMING, STOPPED = "done", "streaming", "stopped"
+# cut short by a crash or a kill of the app; "cut" marks an answer whose model process died.
+DONE, STREAMING, STOPPED, CUT_SHORT = "done", "streaming", "stopped", "cut"
 
 
 class StoreError(UserError):

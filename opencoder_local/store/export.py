@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
-from opencoder_local.store.conversations import STOPPED, STREAMING, Conversation, StoredMessage
+from opencoder_local.store.conversations import CUT_SHORT, STOPPED, STREAMING, Conversation, StoredMessage
 
 _HEADINGS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -21,6 +21,8 @@ def conversation_markdown(conversation: Conversation, messages: Sequence[StoredM
             heading += " (stopped)"
         elif message.status == STREAMING:
             heading += " (interrupted)"
+        elif message.status == CUT_SHORT:
+            heading += " (cut short)"
         parts.append(f"## {heading}\n\n{message.content.strip()}\n")
     return "\n".join(parts)
 

@@ -19,16 +19,12 @@ EngineFactory = Callable[[ChatSettings], Engine]
 
 
 def load_real_engine(settings: ChatSettings) -> Engine:
-    """The llama.cpp engine for these settings (imported here: llama.cpp is slow to import)."""
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
-    from opencoder_local.engine.threads import default_threads
+    """The llama.cpp engine for these settings, loading in its own process (imported here: slow)."""
+    from opencoder_local.engine.llama_engine import EngineOptions
+    from opencoder_local.engine.process import ProcessEngine
 
-    # llama.cpp's threads wait for each other at every step: if one shares a core with the busy UI
-    # thread, every token waits. Measured on 2 cores while the app streams: 2 threads 19-99 tok/s,
-    # 1 thread 116-118 tok/s. So unless told otherwise the app leaves one core to the UI.
-    threads = settings.threads or max(1, default_threads() - 1)
-    options = EngineOptions(n_ctx=settings.ctx, n_threads=threads, exact_tokenizer=settings.exact_tokenizer)
-    return load_engine(settings.model, options)
+    options = EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)
+    return ProcessEngine(settings.model, options)
 
 
 class OpenCoderApp(App):
@@ -78,10 +74,12 @@ class OpenCoderApp(App):
         super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
-        # An answer being written is stopped and saved (as "stopped") before the database closes.
+        # An answer being written is stopped and saved (as "stopped") before the database closes;
+        # the model process ends at once, even in the middle of a prompt or of loading.
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.session.stop()
+                screen.close_engines()
         await self.workers.wait_for_complete()
         if self.store is not None:
             self.store.close()

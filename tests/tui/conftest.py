@@ -7,6 +7,8 @@ import pytest
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import load_real_engine, make_app
 
+from tui.helpers import SharedEngine
+
 
 @pytest.fixture
 def anyio_backend():
@@ -24,7 +26,11 @@ def opencoder_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_engine():
-    return load_real_engine(ChatSettings())
+    """The demo model in its own process, as the app runs it; loaded once for the session."""
+    engine = load_real_engine(ChatSettings())
+    engine.wait_ready()
+    yield engine
+    engine.close()
 
 
 @pytest.fixture
@@ -33,6 +39,6 @@ def demo_app(demo_engine):
 
     def build(**settings):
         settings.setdefault("max_tokens", 120)  # short answers keep the suite quick
-        return make_app(ChatSettings(**settings), lambda _settings: demo_engine)
+        return make_app(ChatSettings(**settings), lambda _settings: SharedEngine(demo_engine))
 
     return build

@@ -40,3 +40,16 @@ async def answered(pilot, count: int) -> None:
 
 def notices(app) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
+
+
+class SharedEngine:
+    """The session's demo engine as each app sees it: quitting an app does not end the shared model."""
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def close(self) -> None:
+        self._engine.cancel()

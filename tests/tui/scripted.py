@@ -24,13 +24,26 @@ class ScriptedEngine:
     backend = "CPU"
     chat_mode = True
 
-    def __init__(self, answers: Sequence[str] | str = "Hello.", delay: float = 0.0, n_ctx: int = 4096):
+    def __init__(self, answers: Sequence[str] | str = "Hello.", delay: float = 0.0, n_ctx: int = 4096,
+                 pause_after: int | None = None):
         self.answers = [answers] if isinstance(answers, str) else list(answers)
         self.delay = delay
         self.n_ctx = n_ctx
         self.turns = 0
         self.prompts: list[list[Message]] = []
         self._cancel = threading.Event()
+        # With pause_after, each turn yields that many pieces, sets `paused` and waits for the test
+        # to set `resume` (or for a cancel): a test can act mid-answer without racing the stream.
+        self.pause_after = pause_after
+        self.paused, self.resume = threading.Event(), threading.Event()
+        self.closed = False
+
+    def wait_ready(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+        self._cancel.set()
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
         return ContextBudget(sum(3 + len(pieces(m.content)) for m in messages) + 2, self.n_ctx)
@@ -51,7 +64,11 @@ class ScriptedEngine:
 
     def _turn(self, prompt: int, answer: str) -> Iterator[Delta]:
         sent, reason = 0, "stop"
-        for piece in pieces(answer):
+        for index, piece in enumerate(pieces(answer)):
+            if index == self.pause_after:
+                self.paused.set()
+                while not (self.resume.wait(0.01) or self._cancel.is_set()):
+                    pass
             if self._cancel.is_set():
                 reason = "cancelled"
                 break

@@ -14,7 +14,7 @@ from opencoder_local.tui.widgets.status_bar import StatusBar
 
 import pytest
 
-from tui.helpers import answered, ask, ready, wait_for
+from tui.helpers import SharedEngine, answered, ask, ready, wait_for
 from tui.scripted import ScriptedEngine
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
@@ -139,7 +139,7 @@ async def test_a_question_typed_before_the_model_is_ready_is_sent_when_it_is(dem
 
     def slow_factory(_settings):
         gate.wait(10)
-        return demo_engine
+        return SharedEngine(demo_engine)
 
     app = make_app(ChatSettings(), slow_factory)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -44,38 +44,42 @@ async def test_the_palette_shows_all_chat_actions_and_runs_them():
 
 async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
     long_answer = "\n\n".join(f"Paragraph {i} of a long answer." for i in range(80))
-    engine = ScriptedEngine(long_answer, delay=0.002)
+    engine = ScriptedEngine(long_answer)
     app = make_app(ChatSettings(), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         log = app.screen.query_one(ChatLog)
         await ask(pilot, "first")
         assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        engine.pause_after = 60  # the second answer holds mid-way until the test has scrolled up
         app.screen.prompt_input.text = "second"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.generating and len(app.screen.query(AssistantMessage)) == 2)
+        await wait_for(pilot, engine.paused.is_set)
         await wait_for(pilot, lambda: "Paragraph 10" in app.screen.query(AssistantMessage).last().content)
+        assert app.screen.generating
         await pilot.pause(0.1)
         log.scroll_to(y=0, animate=False)  # as a mouse wheel would
         log.release_anchor()
+        engine.resume.set()
         await answered(pilot, 4)
         await pilot.pause(0.1)
         assert log.scroll_y < log.max_scroll_y - 50
 
 
 async def test_the_input_stays_usable_while_an_answer_streams():
-    engine = ScriptedEngine("word " * 1500, delay=0.004)
+    engine = ScriptedEngine("word " * 1500, pause_after=5)
     app = make_app(ChatSettings(), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = "go"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.generating)
+        await wait_for(pilot, engine.paused.is_set)
         await pilot.press(*"next")
         assert app.screen.generating
         assert app.screen.prompt_input.text == "next"
         await pilot.press("escape")
         await answered(pilot, 2)
+        assert app.screen.session.messages[-1].status == "stopped"
 
 
 async def test_the_palette_finds_conversations_to_open():

@@ -15,10 +15,10 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
-from opencoder_local.engine.protocol import Engine
+from opencoder_local.engine.protocol import Engine, EngineStoppedError
 from opencoder_local.errors import UserError
 from opencoder_local.settings import ChatSettings
-from opencoder_local.store import STOPPED, StoredMessage
+from opencoder_local.store import CUT_SHORT, STOPPED, StoredMessage
 from opencoder_local.tui.commands import ChatCommands
 from opencoder_local.tui.screens.chat_actions import ChatActions
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
@@ -61,6 +61,9 @@ class ChatScreen(ChatActions, Screen):
         self.settings = settings
         self.engine_factory = engine_factory
         self.generating = False
+        self.loading = False
+        self._loading_engine: Engine | None = None
+        self._closing = False
         self.queued_for: int | None = None  # the conversation whose question waits for the model
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
@@ -76,7 +79,6 @@ class ChatScreen(ChatActions, Screen):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.status.set_state(f"loading {self.settings.model}…", "-busy")
         self.query_one(PromptInput).focus()
         if self.settings.continue_last:
             last = self.session.store.last_conversation()
@@ -85,6 +87,12 @@ class ChatScreen(ChatActions, Screen):
                 await self.log_view.show(self.session.messages)
         self.refresh_sidebar()
         self._load_engine()
+
+    def on_unmount(self) -> None:
+        # However the app ends (its own unmount may find the screens already gone), the answer
+        # stops and the model process ends at once.
+        self.session.stop()
+        self.close_engines()
 
     @property
     def status(self) -> StatusBar:
@@ -100,10 +108,19 @@ class ChatScreen(ChatActions, Screen):
 
     # the model
 
-    @work(thread=True, exclusive=True, group="load")
     def _load_engine(self) -> None:
+        self.loading = True
+        self.status.set_state(f"loading {self.settings.model}…", "-busy")
+        self._load_worker()
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_worker(self) -> None:
         try:
             engine = self.engine_factory(self.settings)
+            self._loading_engine = engine  # quitting from now on ends its load at once
+            if self._closing:
+                engine.close()
+            engine.wait_ready()
         except UserError as exc:
             self.post_message(self.EngineFailed(str(exc)))
         except Exception as exc:  # a broken install must still be a notice, not a dead app
@@ -111,8 +128,17 @@ class ChatScreen(ChatActions, Screen):
         else:
             self.post_message(self.EngineLoaded(engine))
 
+    def close_engines(self) -> None:
+        """End the model (and a model still loading) at once: quitting never waits for llama.cpp."""
+        self._closing = True
+        for engine in (self._loading_engine, self.session.engine):
+            if engine is not None:
+                engine.close()
+
     def on_chat_screen_engine_loaded(self, message: EngineLoaded) -> None:
         engine = message.engine
+        self.loading = False
+        self._loading_engine = None
         self.session.engine = engine
         self.status.set_model(engine.model_name, engine.quantization, engine.backend)
         if not engine.chat_mode:
@@ -138,6 +164,8 @@ class ChatScreen(ChatActions, Screen):
         self.queued_for = None
 
     def on_chat_screen_engine_failed(self, message: EngineFailed) -> None:
+        self.loading = False
+        self._loading_engine = None
         self.status.set_state("no model", "-error")
         self.notify(
             f"{message.error}\nChoose another model with --model, or fix the file, then restart.",
@@ -177,6 +205,8 @@ class ChatScreen(ChatActions, Screen):
         if self.session.engine is None:
             self.queued_for = self.session.conversation.id if self.session.conversation else None
             self.notify("Your message will be sent as soon as the model has loaded.")
+            if not self.loading:
+                self._load_engine()  # after a failed load or a stopped model process: try again
             return
         self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
         view = await self.log_view.add(AssistantMessage())
@@ -195,17 +225,18 @@ class ChatScreen(ChatActions, Screen):
             for delta in self.session.answer():
                 if delta.text:
                     view.post_message(AssistantMessage.Chunk(delta.text))
-                    tokens += 1
+                    tokens += delta.tokens
                     now = time.perf_counter()
                     first = first or now
                     if now - last_rate >= RATE_INTERVAL_S and now > first:
                         status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
                         last_rate = now
                 stats = delta.stats or stats
-        except Exception as exc:  # a full disk, a GPU out of memory: a notice, never a dead app
+        except Exception as exc:  # a full disk, a GPU out of memory, a dead model process: a notice
             error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
             saved = self.session.messages[-1] if len(self.session.messages) > kept else None
-            view.post_message(AssistantMessage.Done(STOPPED, saved.id if saved else None, error=error))
+            view.post_message(AssistantMessage.Done(saved.status if saved else STOPPED, saved.id if saved else None,
+                                                    error=error, engine_stopped=isinstance(exc, EngineStoppedError)))
             return
         answer = self.session.messages[-1]
         view.post_message(AssistantMessage.Done(answer.status, answer.id, stats))
@@ -214,13 +245,24 @@ class ChatScreen(ChatActions, Screen):
         self.generating = False
         if done.stats is not None:
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
-        self.status.set_state("stopped" if done.status == STOPPED else "ready", "-ready")
-        if done.error:
+        self.status.set_state("stopped" if done.status in (STOPPED, CUT_SHORT) else "ready", "-ready")
+        if done.engine_stopped:
+            self._engine_stopped(done.error)
+        elif done.error:
             self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()
             if last is not None and not last.content:
                 await last.remove()
         self.schedule_count()
+
+    def _engine_stopped(self, error: str) -> None:
+        """The model process died: keep everything, start a fresh one with the next question."""
+        engine, self.session.engine = self.session.engine, None
+        if engine is not None:
+            engine.close()
+        self.status.set_state("model stopped", "-error")
+        self.notify(f"{error}.\nYour conversation is saved; the next question starts the model again.",
+                    title="The model stopped", severity="error", timeout=30, markup=False)
 
     # the context meter
 

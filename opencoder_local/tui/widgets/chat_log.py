@@ -10,10 +10,14 @@ from textual.widgets import Label, Markdown
 from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
-from opencoder_local.store import DONE, STOPPED, STREAMING, StoredMessage
+from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
 
 FRAME_S = 1 / 20  # how often a streaming answer is re-rendered at most
-_STATUS_NOTES = {STOPPED: "■ stopped", STREAMING: "■ interrupted (the app was closed while answering)"}
+_STATUS_NOTES = {
+    STOPPED: "■ stopped",
+    STREAMING: "■ interrupted (the app was closed while answering)",
+    CUT_SHORT: "■ cut short (the model process stopped)",
+}
 
 
 class MessageView(Widget):
@@ -56,13 +60,14 @@ class AssistantMessage(MessageView):
     class Done(Message):
         """The answer ended (posted to the view, then bubbles to the screen)."""
 
-        def __init__(self, status: str, message_id: int | None = None,
-                     stats: TurnStats | None = None, error: str | None = None):
+        def __init__(self, status: str, message_id: int | None = None, stats: TurnStats | None = None,
+                     error: str | None = None, engine_stopped: bool = False):
             super().__init__()
             self.status = status
             self.message_id = message_id
             self.stats = stats
             self.error = error
+            self.engine_stopped = engine_stopped  # the model process died: the screen starts another
 
     def __init__(self, content: str = "", message_id: int | None = None, status: str = DONE):
         super().__init__(content, message_id, status)
