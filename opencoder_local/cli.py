@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from opencoder_local import __version__
-from opencoder_local.errors import UserError, run_guarded
+from opencoder_local.errors import UserError, interrupt_cancels, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 
@@ -69,11 +69,14 @@ def _one_shot(settings, question: str) -> int:
     messages.append(Message("user", question))
     params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
     out = sys.stdout
-    for delta in engine.stream(messages, params):
-        out.write(delta.text)
-        out.flush()
+    with interrupt_cancels(engine.cancel) as interrupted:
+        for delta in engine.stream(messages, params):
+            out.write(delta.text)
+            out.flush()
     out.write("\n")
     out.flush()
+    if interrupted[0]:
+        raise KeyboardInterrupt
     return 0
 
 

@@ -1,7 +1,9 @@
 """Errors a user can cause: each carries one line that says what went wrong and what to do."""
 
+import signal
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 class UserError(Exception):
@@ -28,3 +30,22 @@ def run_guarded(run: Callable[[], int], prog: str, interrupted: str = "interrupt
         return 130
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
+
+
+@contextmanager
+def interrupt_cancels(cancel: Callable[[], None]) -> Iterator[list[bool]]:
+    """Within the block Ctrl+C calls `cancel` instead of raising (in the main thread).
+
+    KeyboardInterrupt must not surface inside llama.cpp's abort callback, where ctypes can only
+    print it; the caller checks the yielded flag once the model has stopped and raises it then."""
+    interrupted = [False]
+
+    def handler(_signum, _frame) -> None:
+        interrupted[0] = True
+        cancel()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

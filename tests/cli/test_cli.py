@@ -110,6 +110,26 @@ def test_ctrl_c_while_streaming_is_one_line_and_exit_130():
     assert err.strip() == "opencoder-chat: interrupted"
 
 
+def test_ctrl_c_before_the_first_token_is_one_line_and_exit_130():
+    """SIGINT while a ~7,000-token prompt is evaluated: it lands in llama.cpp's abort callback."""
+    import signal
+    import time
+
+    prompt = "Summarise this log:\n" + "\n".join(f"line {i}: request served in {i % 97} ms" for i in range(700))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())",
+         "--model", "demo", "--max-tokens", "50", "-p", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    proc.stdin.write(prompt)
+    proc.stdin.close()
+    time.sleep(2.5)  # past loading, inside the prompt (which takes several seconds here)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "opencoder-chat: interrupted"
+
+
 def test_binary_or_non_utf8_stdin_is_one_line():
     for data in (b"hi \xff\xfe there", b"ELF\x00\x01\x02"):
         result = subprocess.run(
