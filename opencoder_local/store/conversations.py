@@ -233,6 +233,7 @@ def _connect(target: str) -> sqlite3.Connection:
             found = [line for p in problems for line in p.splitlines() if not line.startswith("***")]
             raise _Damaged("; ".join(found) or "the integrity check failed")
         migrate(db)
+        _check_tables(db)
     except sqlite3.DatabaseError as exc:
         db.close()
         if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES:
@@ -242,6 +243,15 @@ def _connect(target: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _check_tables(db: sqlite3.Connection) -> None:
+    """The tables and columns every query uses are there (another program may have changed the file)."""
+    try:
+        db.execute(f"SELECT {_CONV} FROM conversations LIMIT 0")
+        db.execute(f"SELECT {_MSG} FROM messages LIMIT 0")
+    except sqlite3.OperationalError as exc:
+        raise _Damaged(str(exc)) from None
 
 
 def _file_id(path: str) -> tuple[int, int] | None:

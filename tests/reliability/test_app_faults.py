@@ -17,6 +17,7 @@ import pytest
 
 from opencoder_local import locations
 from opencoder_local.settings import ChatSettings
+from opencoder_local.store import Store, StoreError
 from opencoder_local.store.migrations import MIGRATIONS
 from opencoder_local.tui.app import make_app
 
@@ -39,6 +40,14 @@ def _damaged_pages(path: Path) -> None:
 def _not_a_database(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 a zip file saved under the wrong name" * 200)
+
+
+def _without_its_tables(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:  # a real SQLite file another program rewrote
+        db.execute("CREATE TABLE notes (body TEXT)")
+        db.execute("INSERT INTO notes VALUES ('keep me')")
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
 
 def _a_directory(path: Path) -> None:
@@ -101,6 +110,8 @@ class Fault:
 FAULTS = [
     Fault("damaged pages at start", ("damaged", "corrupt-", "new one"), at_start=_damaged_pages),
     Fault("not a database at start", ("damaged", "corrupt-"), at_start=_not_a_database),
+    Fault("a database without its tables at start", ("damaged", "no such table", "corrupt-"),
+          at_start=_without_its_tables),
     Fault("a directory at the database's path at start", ("cannot open", "not be saved"),
           at_start=_a_directory, saved=False),
     Fault("a database from a newer version at start", ("newer opencoder-local", "not be saved"),
@@ -148,3 +159,18 @@ async def test_a_fault_is_a_notice_the_app_lives_and_nothing_is_lost(fault: Faul
     async with again.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert [(m.role, m.content) for m in again.screen.session.messages] == shown
+
+
+async def test_conversations_that_cannot_be_read_at_start_up_are_a_notice_and_the_app_lives(monkeypatch):
+    """A read failing while the chat screen mounts (an I/O error, say) must not leave a screen that never finishes."""
+
+    def unreadable(*_args):
+        raise StoreError("cannot read conversations.sqlite3: disk I/O error")
+
+    monkeypatch.setattr(Store, "conversations", unreadable)
+    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine("an answer"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        assert "disk I/O error" in notices(app)
+        await ask(pilot, "still working?")
+        assert app.screen.session.messages[-1].content == "an answer"
