@@ -273,8 +273,10 @@ def _file_ids(path: str) -> tuple:
 
 
 def _write_again(source: sqlite3.Connection, path: Path, ours: tuple) -> tuple[sqlite3.Connection, Path | None]:
-    """A copy of `source` at `path` (and where anything in the way went), after our old -wal/-shm (already copied) are gone and anything
-    else there is moved aside; a new database must not take up another file's journal."""
+    """A copy of `source` written at `path`, and where anything in the way was moved.
+
+    Our old -wal/-shm (their contents are in `source`) are removed first and anything else there is
+    moved aside: a new database must never take up another file's journal."""
     for end, known in zip(_FILES[1:], ours[1:]):
         if known is not None and _file_id(f"{path}{end}") == known:
             os.unlink(f"{path}{end}")
