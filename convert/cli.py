@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from opencoder_convert.pipeline import DEFAULT_OUTTYPE, OUTTYPES, prepare, run
-from opencoder_local.errors import UserError
+from opencoder_local.errors import refuse_undecodable, run_guarded
 
 PROG = "opencoder-convert"
 
@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _convert(refuse_undecodable(build_parser().parse_args(argv))), PROG)
+
+
+def _convert(args: argparse.Namespace) -> int:
     dest = None
     try:
         job = prepare(args.checkpoint, args.outtype.lower(), args.outfile, args.name)
@@ -41,9 +44,6 @@ def main(argv: list[str] | None = None) -> int:
             if not report.passed:
                 print(f"{PROG}: error: {report.failure()}", file=sys.stderr)
                 return 1
-    except UserError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         done = f"{dest} was written but not verified" if dest else "no output file was written"
         print(f"{PROG}: interrupted; {done}", file=sys.stderr)

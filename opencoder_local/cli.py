@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from opencoder_local import __version__
-from opencoder_local.errors import UserError, interrupt_cancels, run_guarded
+from opencoder_local.errors import UserError, interrupt_cancels, refuse_undecodable, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 
@@ -152,11 +152,10 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def chat_main(argv: Sequence[str] | None = None) -> int:
-    args = _chat_parser().parse_args(argv)
-    return run_guarded(lambda: _run_chat(args), "opencoder-chat")
+    return run_guarded(lambda: _run_chat(refuse_undecodable(_chat_parser().parse_args(argv))), "opencoder-chat")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="opencoder", description="A local, offline coding assistant.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tok = sub.add_parser("tokenize", help="print the token ids of stdin (or of a chat) as a JSON array")
     _add_model_flags(tok)
     tok.add_argument("--chat", metavar="FILE.json", help="ids of the exact prompt this chat would send")
+    args = refuse_undecodable(parser.parse_args(argv))
+    return {"models": _run_models, "tokenize": _run_tokenize}[args.command](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "chat":
         return chat_main(argv[1:])
@@ -173,9 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from opencoder_convert.cli import main as convert_main
 
         return convert_main(argv[1:])
-    args = parser.parse_args(argv)
-    runner = {"models": _run_models, "tokenize": _run_tokenize}[args.command]
-    return run_guarded(lambda: runner(args), "opencoder")
+    return run_guarded(lambda: _run_command(argv), "opencoder")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,21 @@ import pytest
 from fixtures.opencoder_tokenizer import ReferenceTokenizer, write_llamacpp_style_vocab_gguf, write_tokenizer
 
 
+@pytest.fixture(autouse=True)
+def opencoder_home(tmp_path, monkeypatch):
+    """No test touches a real home: each gets its own OPENCODER_HOME and working folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("OPENCODER_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture
+def anyio_backend():
+    """Async tests (marked anyio in each module) run on asyncio through anyio's pytest plugin."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def opencoder_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """OpenCoder-style Instruct tokenizer release files (trained once per session)."""

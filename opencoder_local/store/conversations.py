@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from opencoder_local.errors import UserError
 from opencoder_local.store.migrations import migrate
@@ -46,32 +47,44 @@ class StoredMessage:
     status: str = DONE
 
 
-class Store:
-    """Every read and write of conversations; one connection guarded by a lock."""
+Notice = Callable[[str], None]  # tells the user what the store did for them (may run in any thread)
 
-    def __init__(self, db: sqlite3.Connection, path: str):
+
+class Store:
+    """Every read and write of conversations; one connection guarded by a lock.
+
+    A damaged file found on open, and a file deleted or replaced while the app runs, are dealt
+    with here and told through `notice`; nothing the user wrote is ever deleted or silently lost."""
+
+    def __init__(self, db: sqlite3.Connection, path: str, notice: Notice):
         self._db = db
         self._lock = threading.Lock()
+        self._notice = notice
         self.path = path
+        self._files = _file_ids(path)  # which files it opened: a rename or delete shows as a change
 
     @classmethod
-    def open(cls, path: Path | str) -> "Store":
-        """Open (creating and migrating) the database; failures are one-line StoreErrors."""
+    def open(cls, path: Path | str, notice: Notice = lambda _text: None) -> "Store":
+        """Open (creating and migrating) the database; failures are one-line StoreErrors.
+
+        A damaged database is moved aside (kept, never deleted) and a new one started."""
         target = str(path)
         try:
             if target != ":memory:":
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=5)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            migrate(db)
-        except (OSError, sqlite3.Error) as exc:
+            try:
+                db = _connect(target)
+            except _Damaged as damage:
+                aside = _move_aside(Path(target), "corrupt")
+                db = _connect(target)
+                notice(f"The conversation database was damaged ({damage}). It was moved to {aside} "
+                       "and a new one was started; the old file is kept for you to recover from.")
+        except (OSError, sqlite3.Error, _Damaged) as exc:
             raise StoreError(
                 f"cannot open the conversation database {target}: {exc} "
                 "(check that the folder is writable and the file is not damaged)"
             ) from None
-        return cls(db, target)
+        return cls(db, target, notice)
 
     def close(self) -> None:
         with self._lock:
@@ -80,6 +93,7 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._still_at_path()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
@@ -91,6 +105,33 @@ class Store:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"cannot save to {self.path}: {exc}") from None
                 raise
+
+    def _still_at_path(self) -> None:
+        """Before a write: if the file was deleted or replaced, write everything again at the path.
+
+        The open connection still reads the old file, so every conversation survives (in memory
+        until the path can be written); whatever replaced the file is moved aside, not overwritten."""
+        current = _file_id(self.path)
+        if current == self._files[0]:
+            return
+        what = "deleted" if current is None else "replaced"
+        try:
+            copy = _connect(":memory:")
+            self._db.backup(copy)
+        except (sqlite3.Error, _Damaged) as exc:
+            raise StoreError(f"the conversation database {self.path} was {what} and cannot be read: {exc}") from None
+        self._db.close()
+        self._db = copy
+        try:
+            db, aside = _write_again(copy, Path(self.path), self._files)
+        except (OSError, sqlite3.Error, _Damaged) as exc:
+            raise StoreError(f"the conversation database {self.path} was {what} while the app ran and cannot "
+                             f"be written again ({exc}); your conversations are kept until it can") from None
+        copy.close()
+        self._db, self._files = db, _file_ids(self.path)
+        kept = f"; what replaced it was moved to {aside}" if aside else ""
+        self._notice(f"The conversation database {self.path} was {what} while the app ran. "
+                     f"It was written again with every conversation{kept}.")
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -171,3 +212,93 @@ class Store:
 
 _CONV = "id, title, model, created, updated"
 _MSG = "id, conversation_id, role, content, status"
+
+
+class _Damaged(Exception):
+    """The database file is not a database, or SQLite finds it damaged."""
+
+
+_DAMAGE_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    """A migrated connection in WAL mode, after a quick integrity check (~1 ms per MB)."""
+    db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=5)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            found = [line for p in problems for line in p.splitlines() if not line.startswith("***")]
+            raise _Damaged("; ".join(found) or "the integrity check failed")
+        migrate(db)
+        _check_tables(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES:
+            raise _Damaged(str(exc)) from None
+        raise
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _check_tables(db: sqlite3.Connection) -> None:
+    """The tables and columns every query uses are there (another program may have changed the file)."""
+    try:
+        db.execute(f"SELECT {_CONV} FROM conversations LIMIT 0")
+        db.execute(f"SELECT {_MSG} FROM messages LIMIT 0")
+    except sqlite3.OperationalError as exc:
+        raise _Damaged(str(exc)) from None
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """Which file is at `path` now (device, inode); None if none is."""
+    if path == ":memory:":
+        return (0, 0)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+_FILES = ("", "-wal", "-shm")  # SQLite's companions are named after the database
+
+
+def _file_ids(path: str) -> tuple:
+    return tuple(_file_id(path + end) for end in _FILES)
+
+
+def _write_again(source: sqlite3.Connection, path: Path, ours: tuple) -> tuple[sqlite3.Connection, Path | None]:
+    """A copy of `source` written at `path`, and where anything in the way was moved.
+
+    Our old -wal/-shm (their contents are in `source`) are removed first and anything else there is
+    moved aside: a new database must never take up another file's journal."""
+    for end, known in zip(_FILES[1:], ours[1:]):
+        if known is not None and _file_id(f"{path}{end}") == known:
+            os.unlink(f"{path}{end}")
+    aside = _move_aside(path, "replaced") if any(os.path.lexists(f"{path}{end}") for end in _FILES) else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+    return _connect(str(path)), aside
+
+
+def _move_aside(path: Path, why: str) -> Path:
+    """Rename the database and its -wal/-shm companions to `<name>.<why>-<time>`; returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.{why}-{stamp}")
+    number = 1
+    while any(os.path.lexists(f"{aside}{end}") for end in _FILES):
+        number += 1
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{number}")
+    for end in _FILES:
+        if os.path.lexists(f"{path}{end}"):
+            os.rename(f"{path}{end}", f"{aside}{end}")
+    return aside

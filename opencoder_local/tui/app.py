@@ -45,7 +45,7 @@ class OpenCoderApp(App):
         gc.set_threshold(10_000, 50, 100)
         self._apply_theme()
         try:
-            self.store = Store.open(locations.database_path())
+            self.store = Store.open(locations.database_path(), self._store_notice)
         except StoreError as exc:
             self.store = Store.open(":memory:")
             self.notify(f"{exc}\nThis session's conversations will not be saved.",
@@ -54,6 +54,10 @@ class OpenCoderApp(App):
                            seed=self.settings.seed)
         session = ChatSession(self.store, params, self.settings.system, self.settings.model)
         self.push_screen(ChatScreen(session, self.settings, self.engine_factory))
+
+    def _store_notice(self, text: str) -> None:
+        """What the store did to keep the user's conversations (it may call from a worker thread)."""
+        self.notify(text, title="Conversations", severity="warning", timeout=30, markup=False)
 
     def _apply_theme(self) -> None:
         theme = self.settings.theme

@@ -13,6 +13,8 @@ from opencoder_local.store import STOPPED, STREAMING, Store, StoreError
 from opencoder_local.store.export import conversation_markdown, write_text_atomic
 from opencoder_local.store.migrations import MIGRATIONS
 
+from fixtures.damaged_store import corrupt_middle_pages, filled_store
+
 
 def test_a_new_database_is_migrated_to_the_latest_schema_in_wal_mode():
     store = Store.open(locations.database_path())
@@ -40,12 +42,113 @@ def test_a_database_from_a_newer_version_is_refused_with_one_line():
         Store.open(path)
 
 
-def test_a_file_that_is_not_a_database_is_a_store_error():
+def _aside(path, why: str) -> list:
+    return sorted(path.parent.glob(f"{path.name}.{why}-*"))
+
+
+@pytest.mark.parametrize("damage", ["pages", "not a database"])
+def test_a_damaged_database_is_moved_aside_kept_and_a_new_one_started(damage):
     path = locations.database_path()
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot open the conversation database"):
-        Store.open(path)
+    filled_store(path)
+    if damage == "pages":
+        damaged = corrupt_middle_pages(path)
+    else:
+        damaged = b"this is not sqlite" * 1000
+        path.write_bytes(damaged)
+    notices = []
+    store = Store.open(path, notices.append)
+    [aside] = _aside(path, "corrupt")
+    assert aside.read_bytes() == damaged
+    assert len(notices) == 1 and str(aside) in notices[0] and "damaged" in notices[0]
+    assert store.conversations() == []
+    conversation = store.create_conversation("after")
+    store.add_message(conversation.id, "user", "kept")
+    store.close()
+    assert [m.content for m in Store.open(path).messages(conversation.id)] == ["kept"]
+
+
+def test_a_healthy_database_opens_without_a_notice_or_a_copy():
+    path = locations.database_path()
+    texts = filled_store(path)
+    notices = []
+    store = Store.open(path, notices.append)
+    assert notices == [] and _aside(path, "corrupt") == []
+    assert len(store.conversations()) == 30
+    assert sum(len(store.messages(c.id)) for c in store.conversations()) == len(texts)
+
+
+def _all_messages(path) -> list[str]:
+    store = Store.open(path)
+    try:
+        return [m.content for c in reversed(store.conversations()) for m in store.messages(c.id)]
+    finally:
+        store.close()
+
+
+def _delete_file(path):
+    path.unlink()
+
+
+def _delete_with_companions(path):
+    for end in ("", "-wal", "-shm"):
+        path.with_name(path.name + end).unlink(missing_ok=True)
+
+
+def _replace_with_directory(path):
+    path.unlink()
+    path.mkdir()
+    (path / "inside.txt").write_text("someone's file")
+
+
+def _replace_with_file(path):
+    path.unlink()
+    path.write_text("someone's notes")
+
+
+def _delete_folder(path):
+    import shutil
+
+    shutil.rmtree(path.parent)
+
+
+@pytest.mark.parametrize("fault", [_delete_file, _delete_with_companions, _replace_with_directory,
+                                   _replace_with_file, _delete_folder])
+def test_a_database_deleted_or_replaced_while_open_is_written_again_with_everything(fault):
+    path = locations.database_path()
+    notices = []
+    store = Store.open(path, notices.append)
+    first = store.create_conversation("first")
+    store.add_message(first.id, "user", "before")
+    fault(path)
+    store.add_message(first.id, "assistant", "after")  # the write that notices
+    second = store.create_conversation("second")
+    store.add_message(second.id, "user", "later")
+    store.close()
+    assert _all_messages(path) == ["before", "after", "later"]
+    assert len(notices) == 1 and str(path) in notices[0] and "while the app ran" in notices[0]
+    replaced = _aside(path, "replaced")
+    if fault in (_replace_with_directory, _replace_with_file):
+        assert str(replaced[0]) in notices[0]
+        kept = replaced[0] / "inside.txt" if replaced[0].is_dir() else replaced[0]
+        assert "someone's" in kept.read_text()
+    else:
+        assert replaced == []
+
+
+def test_a_database_that_cannot_be_written_again_is_a_store_error_and_a_later_write_recovers():
+    path = locations.database_path()
+    store = Store.open(path)
+    conversation = store.create_conversation("first")
+    store.add_message(conversation.id, "user", "before")
+    _delete_folder(path)
+    path.parent.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.write_text("a file where the data folder was")
+    with pytest.raises(StoreError, match="was deleted while the app ran and cannot be written again"):
+        store.add_message(conversation.id, "assistant", "lost with a notice")
+    path.parent.unlink()
+    store.add_message(conversation.id, "assistant", "after")
+    store.close()
+    assert _all_messages(path) == ["before", "after"]
 
 
 def test_messages_update_truncate_and_order():

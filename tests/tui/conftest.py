@@ -1,4 +1,4 @@
-"""Every test gets its own OPENCODER_HOME; the demo model is loaded once and shared."""
+"""The demo model is loaded once and shared (every test has its own OPENCODER_HOME: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import load_real_engine, make_app
 
 from tui.helpers import SharedEngine
-
-
-@pytest.fixture
-def anyio_backend():
-    """Async tests (marked anyio in each module) run on asyncio through anyio's pytest plugin."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def opencoder_home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("OPENCODER_HOME", str(home))
-    monkeypatch.chdir(tmp_path)
-    return home
 
 
 @pytest.fixture(scope="session")

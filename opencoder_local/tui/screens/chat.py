@@ -80,13 +80,22 @@ class ChatScreen(ChatActions, Screen):
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
+        self._load_engine()  # first: if the conversations cannot be read, the model still loads
         if self.settings.continue_last:
             last = self.session.store.last_conversation()
             if last is not None:
                 self.session.open(last.id)
                 await self.log_view.show(self.session.messages)
         self.refresh_sidebar()
-        self._load_engine()
+
+    async def _dispatch_message(self, message: Message) -> None:
+        # Textual (pinned 8.2.8) ends a widget's message loop on any exception from a handler, even
+        # one the app shows as a notice: the screen would look alive and ignore every key. A
+        # UserError (a database failing, say) stops here, as a notice, and the screen goes on.
+        try:
+            await super()._dispatch_message(message)
+        except UserError as exc:
+            self.app.notify(str(exc), title="That did not work", severity="error", timeout=15, markup=False)
 
     def on_unmount(self) -> None:
         # However the app ends (its own unmount may find the screens already gone), the answer
@@ -289,9 +298,15 @@ class ChatScreen(ChatActions, Screen):
     # conversations
 
     def refresh_sidebar(self) -> None:
+        """List the conversations; if they cannot be read, say so and let the caller go on (send, say)."""
         sidebar = self.query_one(Sidebar)
         current = self.session.conversation.id if self.session.conversation else None
-        sidebar.show(self.session.store.conversations(sidebar.query_text), current)
+        try:
+            found = self.session.store.conversations(sidebar.query_text)
+        except UserError as exc:
+            self.notify(str(exc), title="Conversations could not be read", severity="error", timeout=15, markup=False)
+            return
+        sidebar.show(found, current)
 
     @on(Sidebar.Search)
     def _search_changed(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
@@ -28,7 +30,21 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.post_message(self.Submitted(self, self.text))
             return
+        if _typed_text(event) and not self.read_only:
+            # TextArea inserts only what str.isprintable() accepts, so a typed zero-width joiner,
+            # bidi mark, no-break space or private-use icon would vanish (a pasted one survives).
+            event.stop()
+            event.prevent_default()
+            self.replace(event.character, *self.selection, maintain_selection_offset=False)
+            return
         await super()._on_key(event)
 
     def action_newline(self) -> None:
         self.insert("\n")
+
+
+def _typed_text(event: events.Key) -> bool:
+    """A key that carries text str.isprintable() refuses but is not a control key (Ctrl+A, Esc, Tab)."""
+    character = event.character
+    return (character is not None and not character.isprintable()
+            and not any(unicodedata.category(c) == "Cc" for c in character))
