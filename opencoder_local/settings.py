@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from opencoder_local import locations
+from opencoder_local.documents import read_toml
 from opencoder_local.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -61,10 +56,7 @@ def load_config(path: Path | None = None) -> ChatSettings:
     path = path or locations.config_path()
     if not path.is_file():
         return ChatSettings()
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read the config file {path}: {exc}") from None
+    data = read_toml(path)
     unknown = sorted(set(data) - set(_CONFIG_TYPES))
     if unknown:
         raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_TYPES)}")
