@@ -40,9 +40,10 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from opencoder_local.settings import load_config
+    from opencoder_local.settings import apply_flags, load_config
 
-    return load_config().with_overrides(
+    return apply_flags(
+        load_config(),
         model=args.model,
         ctx=args.ctx,
         system=args.system,

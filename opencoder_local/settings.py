@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Callable
 
 from opencoder_local import locations
 from opencoder_local.documents import read_toml
@@ -28,27 +31,48 @@ class ChatSettings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
-_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "ctx": (int,),
-    "system": (str,),
-    "temperature": (int, float),
-    "max_tokens": (int,),
-    "seed": (int,),
-    "threads": (int,),
-    "theme": (str,),
-    "exact_tokenizer": (bool,),
+@dataclass(frozen=True)
+class _Rule:
+    kinds: tuple[type, ...]
+    must: str  # "<setting> must be ..."
+    ok: Callable[[Any], bool] = lambda _value: True
+
+
+_MAX_THREADS = 4 * (os.cpu_count() or 1)
+_MAX_SEED = 2**32 - 2  # llama.cpp takes a uint32 seed and reads 0xFFFFFFFF as "random"
+
+# Every value that reaches ChatSettings, from config.toml or a flag, passes these.
+_RULES: dict[str, _Rule] = {
+    "model": _Rule((str,), "a string"),
+    "ctx": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
+    "system": _Rule((str,), "a string"),
+    "temperature": _Rule((int, float), "a number from 0 (greedy) up", lambda v: math.isfinite(v) and v >= 0),
+    "max_tokens": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
+    "seed": _Rule((int,), f"a whole number from 0 to {_MAX_SEED}", lambda v: 0 <= v <= _MAX_SEED),
+    "threads": _Rule((int,), f"a whole number from 1 to {_MAX_THREADS}", lambda v: 1 <= v <= _MAX_THREADS),
+    "theme": _Rule((str,), "a string"),
+    "exact_tokenizer": _Rule((bool,), "true or false"),
 }
-assert set(_CONFIG_TYPES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
-_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
+_FLAGS = {"exact_tokenizer": "--opencoder-tokenizer"}
 
 
-def _check_types(path: Path, data: dict) -> None:
-    for key, value in data.items():
-        kinds = _CONFIG_TYPES[key]
+def check_values(values: dict[str, Any], name: Callable[[str], str]) -> None:
+    """Refuse, in one line naming the setting, a value of the wrong type or out of range."""
+    for key, value in values.items():
+        rule = _RULES.get(key)
+        if rule is None or value is None:
+            continue
         # bool is an int in Python; only exact_tokenizer takes one.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise UserError(f"{path}: {key} must be {_TYPE_NAMES[kinds[-1]]}, not {value!r}")
+        right_type = isinstance(value, rule.kinds) and (bool in rule.kinds or not isinstance(value, bool))
+        if not right_type or not rule.ok(value):
+            raise UserError(f"{name(key)} must be {rule.must}, not {value!r}")
+
+
+def apply_flags(settings: ChatSettings, **flags: Any) -> ChatSettings:
+    """Settings with the command-line flags that were given (None: not given) checked and applied."""
+    check_values(flags, lambda key: _FLAGS.get(key, "--" + key.replace("_", "-")))
+    return settings.with_overrides(**flags)
 
 
 def load_config(path: Path | None = None) -> ChatSettings:
@@ -57,10 +81,10 @@ def load_config(path: Path | None = None) -> ChatSettings:
     if not path.is_file():
         return ChatSettings()
     data = read_toml(path)
-    unknown = sorted(set(data) - set(_CONFIG_TYPES))
+    unknown = sorted(set(data) - set(_RULES))
     if unknown:
-        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_TYPES)}")
-    _check_types(path, data)
+        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_RULES)}")
+    check_values(data, lambda key: f"{path}: {key}")
     if "temperature" in data:
         data["temperature"] = float(data["temperature"])
     return ChatSettings().with_overrides(**data)
