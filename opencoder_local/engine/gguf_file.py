@@ -97,6 +97,7 @@ _ARCH_RULES: dict[str, _Rule] = {
     gguf.Keys.Attention.HEAD_COUNT: _HEADS,
     gguf.Keys.Attention.HEAD_COUNT_KV: _HEADS,
 }
+_TEMPLATE_PREFIX = gguf.Keys.Tokenizer.CHAT_TEMPLATE + "."  # named templates, e.g. tokenizer.chat_template.tool_use
 # Arrays llama.cpp indexes for every token: a shorter one is read past its end.
 _PER_TOKEN = (gguf.Keys.Tokenizer.TOKEN_TYPE, gguf.Keys.Tokenizer.SCORES)
 
@@ -112,6 +113,7 @@ def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
     rules = dict(_RULES)
     if isinstance(arch, str):
         rules.update({template.format(arch=arch): rule for template, rule in _ARCH_RULES.items()})
+    rules.update({key: _STRING for key in metadata if key.startswith(_TEMPLATE_PREFIX)})
     for key, rule in rules.items():
         if key in metadata and not rule.ok(metadata[key]):
             raise ModelFileError(f"{path} is damaged: its {key} must be {rule.must}, not {_shown(metadata[key])}")
@@ -148,6 +150,10 @@ class GGUFFile:
     def arch_key(self, template: str, default: Any = None) -> Any:
         """An architecture-scoped key such as gguf.Keys.LLM.CONTEXT_LENGTH."""
         return self.metadata.get(template.format(arch=self.architecture), default)
+
+    def chat_templates(self) -> list[str]:
+        """Every chat template in the file: the default and any named ones."""
+        return [v for k, v in self.metadata.items() if k == gguf.Keys.Tokenizer.CHAT_TEMPLATE or k.startswith(_TEMPLATE_PREFIX)]
 
     @property
     def file_type_name(self) -> str:
