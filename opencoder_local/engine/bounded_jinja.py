@@ -17,8 +17,10 @@ import time
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.visitor import NodeTransformer
 from jinja2.ext import loopcontrols
-from jinja2.nodes import Call, Concat, EnvironmentAttribute, For
+from jinja2.nodes import BinExpr, Call, Concat, Const, EnvironmentAttribute, For, Node
+from jinja2.optimizer import Optimizer
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 MAX_SIZE = 1 << 23  # characters (or items) in any one value and in the output
@@ -230,3 +232,28 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             return wrapped(*args, **kwargs)
 
         return bounded
+
+
+class _BoundedFolder(Optimizer):
+    """Jinja's constant folding, with operators applied the bounded way."""
+
+    def generic_visit(self, node: Node, *args: Any, **kwargs: Any) -> Node:
+        if not isinstance(node, BinExpr) or node.operator not in self.environment.binop_table:
+            return super().generic_visit(node, *args, **kwargs)
+        node = NodeTransformer.generic_visit(self, node, *args, **kwargs)
+        if isinstance(node.left, Const) and isinstance(node.right, Const):
+            try:
+                value = self.environment.call_binop(None, node.operator, node.left.value, node.right.value)
+            except Exception:  # what Jinja would not fold either ('a' - 1)
+                return node
+            return Const(value, lineno=node.lineno)
+        return node
+
+
+def check_constant_folding(env: BoundedEnvironment, source: str) -> None:
+    """Raise TooBig if compiling `source` in an ordinary Jinja environment would build a huge value.
+
+    Jinja folds constant expressions while it compiles, in any environment that does not
+    intercept the operator: llama-cpp-python compiles a GGUF's chat templates as it loads, and
+    `{{ 'x' * 10**10 }}` would build 10 GB there. Folding here, bounded, finds such a template first."""
+    _BoundedFolder(env).visit(env.parse(source))

@@ -14,7 +14,14 @@ from typing import Any, Callable, Sequence
 
 from jinja2 import TemplateError
 
-from opencoder_local.engine.bounded_jinja import MAX_SIZE, BoundedEnvironment, TooBig, TooLong, run_within
+from opencoder_local.engine.bounded_jinja import (
+    MAX_SIZE,
+    BoundedEnvironment,
+    TooBig,
+    TooLong,
+    check_constant_folding,
+    run_within,
+)
 from opencoder_local.engine.protocol import Message
 from opencoder_local.errors import UserError
 
@@ -42,6 +49,7 @@ def _compile(source: str):
     env = BoundedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    check_constant_folding(env, source)
     return env.from_string(source)
 
 

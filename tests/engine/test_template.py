@@ -8,7 +8,7 @@ import pytest
 from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.llama_engine import chat_template_for
 from opencoder_local.engine.protocol import Message
-from opencoder_local.engine.template import ChatTemplateError, opencoder_template, render_chat
+from opencoder_local.engine.template import ChatTemplateError, check_template, opencoder_template, render_chat
 
 HI = [Message("user", "hi")]
 
@@ -111,3 +111,10 @@ def test_a_broken_template_is_one_error_and_normal_templates_keep_working():
         render_chat("{% for %}", HI)
     ok = "{% for m in messages %}{% if loop.index > 5 %}{% break %}{% endif %}{{ m.role ~ ':' ~ m.content * 2 }}{% endfor %}"
     assert render_chat(ok, HI * 9) == "user:hihi" * 5
+
+
+@pytest.mark.parametrize("bomb", ["{{ 'x' * 10**10 }}", "{{ ('x' * 100) * 10**8 }}", "{{ 'x'|center(10000000000) }}"])
+def test_a_template_that_other_jinja_environments_would_blow_up_compiling_is_refused(bomb):
+    # Jinja folds constants while compiling; llama-cpp-python compiles every GGUF template as it loads.
+    with pytest.raises(ChatTemplateError, match="too large"):
+        check_template(bomb)
