@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from opencoder_local.errors import UserError
 
@@ -26,14 +26,7 @@ class DocumentError(UserError):
 
 def parse_json(data: str | bytes, where: str) -> Any:
     """The value of a JSON document; `where` names it in the error."""
-    try:
-        value = json.loads(data)
-        _check_unicode(value, where)
-        return value
-    except RecursionError:
-        raise DocumentError(f"{where} is nested too deeply to be read") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DocumentError(f"{where} is not valid JSON: {exc}") from None
+    return _parse(json.loads, data, where, "JSON", (UnicodeDecodeError, json.JSONDecodeError))
 
 
 def read_json(path: Path) -> Any:
@@ -41,15 +34,22 @@ def read_json(path: Path) -> Any:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    data = _read_bytes(path)
+    def loads(data: bytes) -> dict[str, Any]:
+        return tomllib.loads(data.decode("utf-8"))
+
+    return _parse(loads, _read_bytes(path), str(path), "TOML", (UnicodeDecodeError, tomllib.TOMLDecodeError))
+
+
+def _parse(loads: Callable[[Any], Any], data: str | bytes, where: str, kind: str,
+           malformed: tuple[type[Exception], ...]) -> Any:
     try:
-        value = tomllib.loads(data.decode("utf-8"))
-        _check_unicode(value, str(path))
+        value = loads(data)
+        _check_unicode(value, where)
         return value
     except RecursionError:
-        raise DocumentError(f"{path} is nested too deeply to be read") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise DocumentError(f"{path} is not valid TOML: {exc}") from None
+        raise DocumentError(f"{where} is nested too deeply to be read") from None
+    except malformed as exc:
+        raise DocumentError(f"{where} is not valid {kind}: {exc}") from None
 
 
 def _read_bytes(path: Path) -> bytes:
