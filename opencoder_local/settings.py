@@ -39,18 +39,31 @@ class _Rule:
 
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)
+_MAX_TEMPERATURE = 100  # far past any useful value
 _MAX_SEED = 2**32 - 2  # llama.cpp takes a uint32 seed and reads 0xFFFFFFFF as "random"
+
+def _is_text(value: str) -> bool:
+    """Not a lone surrogate, as a non-UTF-8 byte in a command-line argument becomes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_TEXT = _Rule((str,), "UTF-8 text", _is_text)
 
 # Every value that reaches ChatSettings, from config.toml or a flag, passes these.
 _RULES: dict[str, _Rule] = {
-    "model": _Rule((str,), "a string"),
+    "model": _TEXT,
     "ctx": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
-    "system": _Rule((str,), "a string"),
-    "temperature": _Rule((int, float), "a number from 0 (greedy) up", lambda v: math.isfinite(v) and v >= 0),
+    "system": _TEXT,
+    "temperature": _Rule((int, float), f"a number from 0 (greedy) to {_MAX_TEMPERATURE}",
+                         lambda v: math.isfinite(v) and 0 <= v <= _MAX_TEMPERATURE),
     "max_tokens": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
     "seed": _Rule((int,), f"a whole number from 0 to {_MAX_SEED}", lambda v: 0 <= v <= _MAX_SEED),
     "threads": _Rule((int,), f"a whole number from 1 to {_MAX_THREADS}", lambda v: 1 <= v <= _MAX_THREADS),
-    "theme": _Rule((str,), "a string"),
+    "theme": _TEXT,
     "exact_tokenizer": _Rule((bool,), "true or false"),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
