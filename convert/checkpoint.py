@@ -7,7 +7,7 @@ never unpickle: a checkpoint that only has .bin/.pt weights is refused.
 
 from __future__ import annotations
 
-import json
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from opencoder_local import documents
 from opencoder_local.errors import UserError
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 _DTYPES = {"BF16": (np.dtype("<u2"), 2), "F16": (np.dtype("<f2"), 2), "F32": (np.dtype("<f4"), 4)}
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _MAX_HEADER = 100 * 1024 * 1024
+_MAX_DIMS = 8
 
 
 class CheckpointError(UserError):
@@ -116,16 +118,54 @@ def read_checkpoint(folder: Path) -> Checkpoint:
 def read_json(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path.parent} has no {path.name} ({what}); is this a Hugging Face checkpoint folder?")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    data = documents.read_json(path)
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a JSON object")
     return data
 
 
+_REQUIRED = object()
+# Bounds well beyond any real model, so a typo cannot make us loop or allocate for ever.
+_MAX_WIDTH = 1 << 20
+_MAX_COUNT = 1 << 16
+_MAX_VOCAB = 1 << 24
+_MAX_CONTEXT = (1 << 31) - 1  # llama.cpp keeps it in an int32
+
+
+def _int(raw: dict[str, Any], key: str, high: int, default: Any = _REQUIRED, low: int = 1) -> int:
+    """config.json's `key` as a whole number in [low, high] (a bool or 1.5 is refused, 8.0 is 8)."""
+    value = raw.get(key)
+    if value is None:
+        if default is _REQUIRED:
+            raise CheckpointError(f"config.json lacks {key!r}")
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise CheckpointError(f"config.json's {key} must be a whole number from {low} to {high:,}, not {value!r}")
+    return value
+
+
+def _positive(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise CheckpointError(f"config.json's {key} must be a positive number, not {value!r}")
+    return float(value)
+
+
+def _token_id(raw: dict[str, Any], key: str, vocab_size: int) -> int | None:
+    value = raw.get(key)
+    if isinstance(value, list) and value:
+        value = value[0]  # several eos ids: llama.cpp takes one
+    if value is None or value == []:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
+        raise CheckpointError(f"config.json's {key} must be a token id below vocab_size {vocab_size}, not {value!r}")
+    return value
+
+
 def parse_config(raw: dict[str, Any]) -> ModelConfig:
+    """The hyperparameters, each checked for type and range before anything uses it."""
     archs = raw.get("architectures") or []
     if isinstance(archs, str):
         archs = [archs]
@@ -140,29 +180,35 @@ def parse_config(raw: dict[str, Any]) -> ModelConfig:
         raise CheckpointError(f"unsupported activation {raw['hidden_act']!r}; only silu (SwiGLU) is supported")
     if raw.get("rope_scaling"):
         raise CheckpointError(f"rope_scaling {raw['rope_scaling']!r} is not supported")
-    try:
-        n_heads = int(raw["num_attention_heads"])
-        hidden = int(raw["hidden_size"])
-        eos = raw.get("eos_token_id")
-        return ModelConfig(
-            hidden_size=hidden,
-            n_layers=int(raw["num_hidden_layers"]),
-            n_heads=n_heads,
-            n_kv_heads=int(raw.get("num_key_value_heads") or n_heads),
-            head_dim=int(raw.get("head_dim") or hidden // n_heads),
-            intermediate_size=int(raw["intermediate_size"]),
-            vocab_size=int(raw["vocab_size"]),
-            context_length=int(raw.get("max_position_embeddings", 4096)),
-            rope_theta=float(raw.get("rope_theta", 10000.0)),
-            rms_norm_eps=float(raw.get("rms_norm_eps", 1e-6)),
-            tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
-            bos_token_id=raw.get("bos_token_id"),
-            eos_token_id=eos[0] if isinstance(eos, list) else eos,
-        )
-    except KeyError as exc:
-        raise CheckpointError(f"config.json lacks {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"config.json has a bad value: {exc}") from None
+    hidden = _int(raw, "hidden_size", _MAX_WIDTH)
+    n_heads = _int(raw, "num_attention_heads", hidden)
+    n_kv_heads = _int(raw, "num_key_value_heads", n_heads, default=n_heads)
+    if n_heads % n_kv_heads:
+        raise CheckpointError(f"config.json: num_attention_heads {n_heads} is not a multiple of num_key_value_heads {n_kv_heads}")
+    if raw.get("head_dim") is None and hidden % n_heads:
+        raise CheckpointError(f"config.json: hidden_size {hidden} is not a multiple of num_attention_heads {n_heads}")
+    head_dim = _int(raw, "head_dim", _MAX_WIDTH, default=hidden // n_heads)
+    if head_dim % 2:
+        raise CheckpointError(f"config.json: head_dim {head_dim} must be even for rotary embeddings")
+    tie = raw.get("tie_word_embeddings", False)
+    if not isinstance(tie, bool):
+        raise CheckpointError(f"config.json's tie_word_embeddings must be true or false, not {tie!r}")
+    vocab_size = _int(raw, "vocab_size", _MAX_VOCAB)
+    return ModelConfig(
+        hidden_size=hidden,
+        n_layers=_int(raw, "num_hidden_layers", _MAX_COUNT),
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        head_dim=head_dim,
+        intermediate_size=_int(raw, "intermediate_size", _MAX_WIDTH),
+        vocab_size=vocab_size,
+        context_length=_int(raw, "max_position_embeddings", _MAX_CONTEXT, default=4096),
+        rope_theta=_positive(raw, "rope_theta", 10000.0),
+        rms_norm_eps=_positive(raw, "rms_norm_eps", 1e-6),
+        tie_word_embeddings=tie,
+        bos_token_id=_token_id(raw, "bos_token_id", vocab_size),
+        eos_token_id=_token_id(raw, "eos_token_id", vocab_size),
+    )
 
 
 def safetensors_files(folder: Path) -> list[Path]:
@@ -191,7 +237,7 @@ def safetensors_files(folder: Path) -> list[Path]:
 
 
 def read_safetensors_header(path: Path) -> dict[str, TensorRef]:
-    """The tensor table of one safetensors file, with every byte range checked against the file."""
+    """The tensor table of one safetensors file, every field and byte range checked against the file."""
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
@@ -201,32 +247,41 @@ def read_safetensors_header(path: Path) -> dict[str, TensorRef]:
             (n,) = struct.unpack("<Q", head)
             if n > min(size - 8, _MAX_HEADER):
                 raise CheckpointError(f"{path} is corrupt or truncated: bad header length")
-            header = json.loads(fh.read(n))
+            raw_header = fh.read(n)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path} is corrupt: its header is not valid JSON") from None
+    header = documents.parse_json(raw_header, f"{path} is corrupt: its header")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is corrupt: its header is not a JSON object")
     base = 8 + n
-    refs = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        refs[name] = _tensor_ref(path, name, entry, base, size)
-    return refs
+    return {
+        name: _tensor_ref(path, name, entry, base, size) for name, entry in header.items() if name != "__metadata__"
+    }
+
+
+def _is_count(value: Any, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
 def _tensor_ref(path: Path, name: str, entry: Any, base: int, size: int) -> TensorRef:
-    try:
-        dtype, shape, (start, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{path} is corrupt: bad header entry for {name}") from None
+    """One header entry, each field checked for type and range before it is used."""
+    bad = f"{path} is corrupt: tensor {name}'s"
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{bad} header entry is not a JSON object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise CheckpointError(f"{bad} dtype must be a name such as BF16, not {dtype!r}")
     if dtype not in _DTYPES:
         raise CheckpointError(f"{path}: tensor {name} has dtype {dtype}; supported: {', '.join(_DTYPES)}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if end - start != count * _DTYPES[dtype][1] or start < 0:
-        raise CheckpointError(f"{path} is corrupt: {name}'s byte range does not match its shape {list(shape)}")
-    if base + end > size:
+    if not (isinstance(shape, list) and len(shape) <= _MAX_DIMS and all(_is_count(d, size) for d in shape)):
+        raise CheckpointError(f"{bad} shape must be a list of at most {_MAX_DIMS} sizes that fit the file")
+    data = size - base
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o, 1 << 63) for o in offsets)
+            and offsets[0] <= offsets[1]):
+        raise CheckpointError(f"{bad} data_offsets must be two byte offsets [start, end], not {offsets!r}")
+    start, end = offsets
+    if end - start != math.prod(shape) * _DTYPES[dtype][1]:
+        raise CheckpointError(f"{path} is corrupt: {name}'s byte range does not match its shape {shape}")
+    if end > data:
         raise CheckpointError(f"{path} is truncated: {size:,} bytes, {name} needs {base + end:,}; download it again")
-    return TensorRef(name, path, dtype, shape, base + start, base + end)
+    return TensorRef(name, path, dtype, tuple(shape), base + start, base + end)

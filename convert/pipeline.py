@@ -3,12 +3,9 @@ stream tensors -> quantize."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -17,8 +14,9 @@ from opencoder_convert.metadata import add_model_metadata
 from opencoder_convert.quantize import BITS_PER_WEIGHT, LLAMA_TYPES, quantize
 from opencoder_convert.tensors import FILE_TYPES, OWN_TYPES, TensorPlan, plan_tensors
 from opencoder_convert.vocab import Vocab, read_vocab
-from opencoder_convert.writer import atomic_output, check_output_folder, write_gguf
+from opencoder_convert.writer import check_output_folder, write_gguf
 from opencoder_local.errors import UserError
+from opencoder_local.files import atomic_path, check_replaceable, temp_file, user_path
 
 OUTTYPES = (*OWN_TYPES, *LLAMA_TYPES)
 DEFAULT_OUTTYPE = "q4_k_m"
@@ -42,12 +40,13 @@ def prepare(folder: Path, outtype: str = DEFAULT_OUTTYPE, outfile: Path | None =
     """Read and check everything a conversion needs; nothing is written yet."""
     if outtype not in OUTTYPES:
         raise OutTypeError(f"unknown output type {outtype!r}; choose one of {', '.join(OUTTYPES)}")
-    folder = Path(folder).resolve()
+    folder = Path(os.path.realpath(user_path(folder)))  # not .resolve(): it raises on a symlink loop
+    dest = (user_path(outfile) if outfile else folder.parent / f"{folder.name}-{outtype.upper()}.gguf").absolute()
+    check_replaceable(dest)
     checkpoint = read_checkpoint(folder)
     name = name or folder.name
     vocab = read_vocab(folder, checkpoint.config, name)
-    dest = Path(outfile) if outfile else folder.parent / f"{folder.name}-{outtype.upper()}.gguf"
-    return Job(checkpoint, vocab, name, outtype, dest.absolute())
+    return Job(checkpoint, vocab, name, outtype, dest)
 
 
 def intermediate_type(checkpoint: Checkpoint) -> str:
@@ -63,13 +62,13 @@ def run(job: Job) -> Path:
     own_bytes = sum(p.nbytes for p in plans)
     if job.outtype in OWN_TYPES:
         check_output_folder(job.dest, own_bytes)
-        with atomic_output(job.dest) as tmp:
+        with atomic_path(job.dest) as tmp:
             _write(job, plans, own, tmp)
         return job.dest
     n_weights = sum(int(np.prod(p.shape)) for p in plans)
     final_bytes = int(n_weights * BITS_PER_WEIGHT[job.outtype] / 8)
     check_output_folder(job.dest, own_bytes + final_bytes)
-    with atomic_output(job.dest) as tmp, scratch_file(job.dest.parent, ".f.gguf") as scratch:
+    with atomic_path(job.dest) as tmp, temp_file(job.dest.parent, ".f.gguf", ".opencoder-convert.") as scratch:
         _write(job, plans, own, scratch)
         quantize(scratch, tmp, job.outtype, final_bytes)
     return job.dest
@@ -80,14 +79,3 @@ def _write(job: Job, plans: list[TensorPlan], outtype: str, path: Path) -> None:
         add_model_metadata(writer, job.checkpoint.config, job.vocab, job.name, FILE_TYPES[outtype])
 
     write_gguf(path, plans, metadata, f"converting {outtype}")
-
-
-@contextlib.contextmanager
-def scratch_file(folder: Path, suffix: str) -> Iterator[Path]:
-    """A temporary file in `folder` that is always removed."""
-    fd, name = tempfile.mkstemp(prefix=".opencoder-convert.", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)

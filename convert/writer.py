@@ -1,24 +1,20 @@
 """Phase 3-4: write metadata, then stream tensors into a GGUF that appears only when complete.
 
 Tensors are converted in row chunks straight from memory-mapped safetensors, so peak memory
-is a few chunks plus a constant, whatever the model's size. The file is written under a
-temporary name in the destination folder, fsynced and renamed; on any error or Ctrl+C the
-temporary file is removed.
+is a few chunks plus a constant, whatever the model's size. The caller hands in a temporary
+file from opencoder_local.files.atomic_path, which becomes the output only when complete.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import shutil
 import struct
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable
 
 import gguf
 import numpy as np
@@ -26,13 +22,14 @@ import numpy as np
 from opencoder_convert.checkpoint import to_f32
 from opencoder_convert.tensors import Q, TensorPlan
 from opencoder_local.errors import UserError
+from opencoder_local.files import check_replaceable
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _SAME_TYPE = {"BF16": Q.BF16, "F16": Q.F16, "F32": Q.F32}
 
 
 class OutputError(UserError):
-    """The output cannot be written: folder missing or read-only, disk full."""
+    """The output cannot be written: folder missing or read-only, too little space."""
 
 
 class Progress:
@@ -74,55 +71,19 @@ class Progress:
 
 
 def check_output_folder(dest: Path, needed_bytes: int) -> None:
-    """Fail before any work if the destination folder is missing, read-only or too small."""
+    """Fail before any work if the destination is not a regular file or its folder is missing,
+    read-only or too small."""
     folder = dest.parent
     if not folder.is_dir():
         raise OutputError(f"cannot write {dest}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {dest}: folder {folder} is not writable")
-    if dest.is_dir():
-        raise OutputError(f"cannot write {dest}: it is a folder; give a file name with -o")
+    check_replaceable(dest)
     free = shutil.disk_usage(folder).free
     if free < needed_bytes:
         raise OutputError(
             f"not enough disk space in {folder}: {needed_bytes / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free"
         )
-
-
-@contextlib.contextmanager
-def atomic_output(dest: Path, suffix: str = ".partial") -> Iterator[Path]:
-    """Yield a temporary path next to `dest`; on success fsync and rename it, otherwise delete it."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-        _fsync_folder(dest.parent)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise OutputError(f"disk full while writing {dest}; free some space and try again") from None
-        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Scratch:

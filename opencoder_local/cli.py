@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from opencoder_local import __version__
@@ -41,9 +40,10 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from opencoder_local.settings import load_config
+    from opencoder_local.settings import apply_flags, load_config
 
-    return load_config().with_overrides(
+    return apply_flags(
+        load_config(),
         model=args.model,
         ctx=args.ctx,
         system=args.system,
@@ -106,14 +106,11 @@ def _run_chat(args: argparse.Namespace) -> int:
 
 
 def _read_messages(path: str):
+    from opencoder_local.documents import read_json
     from opencoder_local.engine.protocol import Message
+    from opencoder_local.files import user_path
 
-    try:
-        data = json.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    data = read_json(user_path(path))
     ok = isinstance(data, list) and all(
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in data
     )

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
+import math
+import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Callable
 
 from opencoder_local import locations
+from opencoder_local.documents import read_toml
 from opencoder_local.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -33,27 +31,61 @@ class ChatSettings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
-_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "ctx": (int,),
-    "system": (str,),
-    "temperature": (int, float),
-    "max_tokens": (int,),
-    "seed": (int,),
-    "threads": (int,),
-    "theme": (str,),
-    "exact_tokenizer": (bool,),
+@dataclass(frozen=True)
+class _Rule:
+    kinds: tuple[type, ...]
+    must: str  # "<setting> must be ..."
+    ok: Callable[[Any], bool] = lambda _value: True
+
+
+_MAX_THREADS = 4 * (os.cpu_count() or 1)
+_MAX_TEMPERATURE = 100  # far past any useful value
+_MAX_SEED = 2**32 - 2  # llama.cpp takes a uint32 seed and reads 0xFFFFFFFF as "random"
+
+def _is_text(value: str) -> bool:
+    """Not a lone surrogate, as a non-UTF-8 byte in a command-line argument becomes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_TEXT = _Rule((str,), "UTF-8 text", _is_text)
+
+# Every value that reaches ChatSettings, from config.toml or a flag, passes these.
+_RULES: dict[str, _Rule] = {
+    "model": _TEXT,
+    "ctx": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
+    "system": _TEXT,
+    "temperature": _Rule((int, float), f"a number from 0 (greedy) to {_MAX_TEMPERATURE}",
+                         lambda v: math.isfinite(v) and 0 <= v <= _MAX_TEMPERATURE),
+    "max_tokens": _Rule((int,), "a whole number of tokens, at least 1", lambda v: v >= 1),
+    "seed": _Rule((int,), f"a whole number from 0 to {_MAX_SEED}", lambda v: 0 <= v <= _MAX_SEED),
+    "threads": _Rule((int,), f"a whole number from 1 to {_MAX_THREADS}", lambda v: 1 <= v <= _MAX_THREADS),
+    "theme": _TEXT,
+    "exact_tokenizer": _Rule((bool,), "true or false"),
 }
-assert set(_CONFIG_TYPES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
-_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
+_FLAGS = {"exact_tokenizer": "--opencoder-tokenizer"}
 
 
-def _check_types(path: Path, data: dict) -> None:
-    for key, value in data.items():
-        kinds = _CONFIG_TYPES[key]
+def check_values(values: dict[str, Any], name: Callable[[str], str]) -> None:
+    """Refuse, in one line naming the setting, a value of the wrong type or out of range."""
+    for key, value in values.items():
+        rule = _RULES.get(key)
+        if rule is None or value is None:
+            continue
         # bool is an int in Python; only exact_tokenizer takes one.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise UserError(f"{path}: {key} must be {_TYPE_NAMES[kinds[-1]]}, not {value!r}")
+        right_type = isinstance(value, rule.kinds) and (bool in rule.kinds or not isinstance(value, bool))
+        if not right_type or not rule.ok(value):
+            raise UserError(f"{name(key)} must be {rule.must}, not {value!r}")
+
+
+def apply_flags(settings: ChatSettings, **flags: Any) -> ChatSettings:
+    """Settings with the command-line flags that were given (None: not given) checked and applied."""
+    check_values(flags, lambda key: _FLAGS.get(key, "--" + key.replace("_", "-")))
+    return settings.with_overrides(**flags)
 
 
 def load_config(path: Path | None = None) -> ChatSettings:
@@ -61,14 +93,11 @@ def load_config(path: Path | None = None) -> ChatSettings:
     path = path or locations.config_path()
     if not path.is_file():
         return ChatSettings()
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read the config file {path}: {exc}") from None
-    unknown = sorted(set(data) - set(_CONFIG_TYPES))
+    data = read_toml(path)
+    unknown = sorted(set(data) - set(_RULES))
     if unknown:
-        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_TYPES)}")
-    _check_types(path, data)
+        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_RULES)}")
+    check_values(data, lambda key: f"{path}: {key}")
     if "temperature" in data:
         data["temperature"] = float(data["temperature"])
     return ChatSettings().with_overrides(**data)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opencoder_local.errors import UserError
+from opencoder_local.files import user_path
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
 
@@ -26,7 +27,7 @@ class Attachment:
 
 
 def read_attachment(path: str | Path, max_bytes: int = MAX_ATTACHMENT_BYTES) -> Attachment:
-    file = Path(path).expanduser()
+    file = user_path(path)
     if not file.exists():
         raise AttachmentError(f"cannot attach {file}: no such file")
     if not file.is_file():

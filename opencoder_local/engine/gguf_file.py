@@ -12,7 +12,7 @@ import mmap
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gguf
 
@@ -31,6 +31,96 @@ _SCALARS = {
     gguf.GGUFValueType.INT64: "<q",
     gguf.GGUFValueType.FLOAT64: "<d",
 }
+
+
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: _is_int(v) and low <= v <= high
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _list_of(item: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and all(item(x) for x in v)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    ok: Callable[[Any], bool]
+    must: str  # "<key> must be ..."
+
+
+_STRING = _Rule(_is_str, "a string")
+_FLAG = _Rule(lambda v: isinstance(v, bool), "true or false")
+_TOKEN_ID = _Rule(_int_in(0, 2**32 - 1), "a token id")
+_COUNT = _Rule(_int_in(1, 2**31 - 1), "a whole number from 1 to 2147483647")
+_HEADS = _Rule(lambda v: _int_in(0, 2**20)(v) or _list_of(_int_in(0, 2**20))(v), "a head count or a list of them")
+# The keys we read ourselves or llama.cpp trusts without checking: any other type or range is
+# the file's fault, said in one line, never a ValueError (or a crash in llama.cpp) later on.
+_RULES: dict[str, _Rule] = {
+    gguf.Keys.General.ARCHITECTURE: _STRING,
+    gguf.Keys.General.NAME: _STRING,
+    gguf.Keys.General.BASENAME: _STRING,
+    gguf.Keys.General.FINETUNE: _STRING,
+    gguf.Keys.General.ALIGNMENT: _Rule(lambda v: _int_in(1, 1 << 30)(v) and v & (v - 1) == 0, "a power of two"),
+    gguf.Keys.General.FILE_TYPE: _Rule(_int_in(0, 2**32 - 1), "a file type number"),
+    gguf.Keys.Tokenizer.MODEL: _STRING,
+    gguf.Keys.Tokenizer.PRE: _STRING,
+    gguf.Keys.Tokenizer.LIST: _Rule(_list_of(_is_str), "a list of strings"),
+    gguf.Keys.Tokenizer.TOKEN_TYPE: _Rule(_list_of(_int_in(-(2**31), 2**31 - 1)), "a list of token types"),
+    gguf.Keys.Tokenizer.SCORES: _Rule(_list_of(_is_number), "a list of numbers"),
+    gguf.Keys.Tokenizer.MERGES: _Rule(_list_of(_is_str), "a list of strings"),
+    gguf.Keys.Tokenizer.CHAT_TEMPLATE: _STRING,
+    gguf.Keys.Tokenizer.ADD_BOS: _FLAG,
+    gguf.Keys.Tokenizer.ADD_EOS: _FLAG,
+    gguf.Keys.Tokenizer.ADD_PREFIX: _FLAG,
+    **{key: _TOKEN_ID for key in (gguf.Keys.Tokenizer.BOS_ID, gguf.Keys.Tokenizer.EOS_ID, gguf.Keys.Tokenizer.UNK_ID,
+                                  gguf.Keys.Tokenizer.PAD_ID, gguf.Keys.Tokenizer.SEP_ID, gguf.Keys.Tokenizer.EOT_ID)},
+}
+_ARCH_RULES: dict[str, _Rule] = {
+    gguf.Keys.LLM.CONTEXT_LENGTH: _COUNT,
+    gguf.Keys.LLM.BLOCK_COUNT: _Rule(_int_in(0, 1 << 16), "a whole number from 0 to 65536"),
+    gguf.Keys.LLM.EMBEDDING_LENGTH: _COUNT,
+    gguf.Keys.LLM.VOCAB_SIZE: _COUNT,
+    gguf.Keys.Attention.HEAD_COUNT: _HEADS,
+    gguf.Keys.Attention.HEAD_COUNT_KV: _HEADS,
+}
+_TEMPLATE_PREFIX = gguf.Keys.Tokenizer.CHAT_TEMPLATE + "."  # named templates, e.g. tokenizer.chat_template.tool_use
+# Arrays llama.cpp indexes for every token: a shorter one is read past its end.
+_PER_TOKEN = (gguf.Keys.Tokenizer.TOKEN_TYPE, gguf.Keys.Tokenizer.SCORES)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Every key we (or llama.cpp, unchecked) use has the right type and range, or one ModelFileError."""
+    arch = metadata.get(gguf.Keys.General.ARCHITECTURE)
+    rules = dict(_RULES)
+    if isinstance(arch, str):
+        rules.update({template.format(arch=arch): rule for template, rule in _ARCH_RULES.items()})
+    rules.update({key: _STRING for key in metadata if key.startswith(_TEMPLATE_PREFIX)})
+    for key, rule in rules.items():
+        if key in metadata and not rule.ok(metadata[key]):
+            raise ModelFileError(f"{path} is damaged: its {key} must be {rule.must}, not {_shown(metadata[key])}")
+    n_tokens = len(metadata.get(gguf.Keys.Tokenizer.LIST, []))
+    for key in _PER_TOKEN:
+        if key in metadata and len(metadata[key]) != n_tokens:
+            raise ModelFileError(f"{path} is damaged: {key} has {len(metadata[key])} entries for {n_tokens} tokens")
 
 
 @dataclass(frozen=True)
@@ -60,6 +150,10 @@ class GGUFFile:
     def arch_key(self, template: str, default: Any = None) -> Any:
         """An architecture-scoped key such as gguf.Keys.LLM.CONTEXT_LENGTH."""
         return self.metadata.get(template.format(arch=self.architecture), default)
+
+    def chat_templates(self) -> list[str]:
+        """Every chat template in the file: the default and any named ones."""
+        return [v for k, v in self.metadata.items() if k == gguf.Keys.Tokenizer.CHAT_TEMPLATE or k.startswith(_TEMPLATE_PREFIX)]
 
     @property
     def file_type_name(self) -> str:
@@ -96,6 +190,8 @@ class _Cursor:
             return self.string()
         if vtype == gguf.GGUFValueType.ARRAY:
             etype = self.unpack("<I")
+            if etype == gguf.GGUFValueType.ARRAY:
+                raise ValueError("nested metadata arrays are not supported")
             count = self.unpack("<Q")
             if count > len(self.buf):
                 raise struct.error("array longer than the file")
@@ -154,13 +250,16 @@ def _parse(path: Path, buf: mmap.mmap, size: int, check_data: bool) -> GGUFFile:
         for _ in range(n_tensors):
             name = cur.string()
             n_dims = cur.unpack("<I")
+            if n_dims > _MAX_DIMS:
+                raise ValueError(f"tensor {name} has {n_dims} dimensions")
             shape = tuple(cur.unpack("<Q") for _ in range(n_dims))
             tensors.append(TensorInfo(name, shape, cur.unpack("<I"), cur.unpack("<Q")))
     except (struct.error, ValueError, UnicodeDecodeError):
         raise ModelFileError(f"{path} is damaged or truncated: its header cannot be read") from None
+    check_metadata(path, metadata)
     result = GGUFFile(path, version, metadata, tensors)
     if check_data and tensors:
-        alignment = int(metadata.get(gguf.Keys.General.ALIGNMENT, gguf.GGUF_DEFAULT_ALIGNMENT))
+        alignment = metadata.get(gguf.Keys.General.ALIGNMENT, gguf.GGUF_DEFAULT_ALIGNMENT)
         data_start = -(-cur.pos // alignment) * alignment
         end = max(data_start + t.offset + _tensor_nbytes(t) for t in tensors)
         if end > size:

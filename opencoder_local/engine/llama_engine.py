@@ -18,7 +18,7 @@ from opencoder_local.engine.backend import backend_in_use, safe_model_params
 from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
-from opencoder_local.engine.template import opencoder_template, render_chat
+from opencoder_local.engine.template import check_template, opencoder_template, render_chat
 from opencoder_local.engine.threads import default_threads
 from opencoder_local.engine.tokenizer import looks_like_instruct, looks_like_opencoder
 from opencoder_local.engine.vocab import OPENCODER_OVERRIDES, Vocab, VocabOnlyModel
@@ -61,6 +61,8 @@ def inspect_model(model: str) -> GGUFFile:
         raise ModelFileError(f"{info.path} has no general.architecture: it is not a model GGUF")
     if arch not in _KNOWN_ARCHS:
         raise ModelFileError(f"{info.path}: unsupported architecture {arch!r} (llama.cpp runs llama, qwen2 and other known families)")
+    for source in info.chat_templates():  # llama-cpp-python compiles each one as it loads: a broken one raises there
+        check_template(source)
     return info
 
 

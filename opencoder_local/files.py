@@ -1,0 +1,139 @@
+"""Paths a user gives us, and the one atomic file write every part of the project uses.
+
+A user's path is expanded once, here: an unknown `~user`, a NUL byte or text the file
+system cannot encode is a one-line error instead of a traceback from deep in pathlib.
+
+An atomic write fills a temporary file in the target's folder, fsyncs it and renames it
+over the target, so a reader sees the old file or the new one, never half of one. Only a
+regular file is ever replaced: a device, FIFO, socket or folder (or a symlink to one) is
+refused before any work is done and again just before the rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Iterator
+
+from opencoder_local.errors import UserError
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+class PathError(UserError):
+    """A path the user gave cannot be used at all (unknown ~user, NUL byte, bad encoding)."""
+
+
+class FileWriteError(UserError):
+    """A file cannot be written: not a regular file, no such folder, read-only, disk full."""
+
+
+def user_path(text: str | os.PathLike[str]) -> Path:
+    """A path as the user typed it, with `~` and `~user` expanded; unusable text is a PathError."""
+    raw = os.fspath(text)
+    if "\0" in raw:
+        raise PathError(f"{raw!r} is not a usable path: it contains a NUL character")
+    try:
+        os.fsencode(raw)
+        return Path(raw).expanduser()
+    except UnicodeError:
+        raise PathError(f"{raw!r} is not a usable path: it cannot be encoded for this file system") from None
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        user = raw[1:].split("/", 1)[0] or os.environ.get("USER", "the current user")
+        raise PathError(f"cannot expand {raw.split('/', 1)[0]} in {raw}: no home folder known for {user}") from None
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse, in one line, a target that exists and is not a regular file (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise FileWriteError(f"refusing to write {path}: it is {kind}, not a regular file")
+
+
+@contextlib.contextmanager
+def temp_file(folder: Path, suffix: str = ".tmp", prefix: str = ".opencoder.") -> Iterator[Path]:
+    """A new empty file in `folder` (0o666 less the umask, applied by the kernel), always removed."""
+    while True:
+        tmp = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to `dest` to fill; on success it replaces `dest`, else it is removed.
+
+    A new file gets 0o666 less the umask; a replaced file keeps its mode (and owner, where allowed).
+    A symlink to a regular file is followed: the file it points to is replaced, the link kept."""
+    shown = Path(dest)
+    target = Path(os.path.realpath(shown))
+    check_replaceable(shown)
+    try:
+        old = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    except OSError as exc:
+        raise _write_error(shown, exc) from None
+    try:
+        with temp_file(target.parent, ".partial", f".{target.name}.") as tmp:
+            yield tmp
+            if old is not None:
+                os.chmod(tmp, stat.S_IMODE(old.st_mode))
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.chown(tmp, old.st_uid, old.st_gid)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            check_replaceable(shown)  # it may have changed while we wrote
+            os.replace(tmp, target)
+            _fsync_folder(target.parent)
+    except OSError as exc:
+        raise _write_error(shown, exc) from None
+
+
+def write_atomic(dest: str | os.PathLike[str], data: str | bytes) -> None:
+    """Replace `dest` with `data` (str is written as UTF-8) atomically; errors are one line."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+
+
+def _write_error(path: Path, exc: OSError) -> FileWriteError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FileWriteError(f"disk full while writing {path}; free some space and try again")
+    return FileWriteError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
