@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from opencoder_local import __version__
-from opencoder_local.errors import UserError, interrupt_cancels, refuse_undecodable, run_guarded
+from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 
@@ -61,22 +61,25 @@ def _one_shot(settings, question: str) -> int:
     from opencoder_local.engine.llama_engine import EngineOptions, load_engine
     from opencoder_local.engine.protocol import GenParams, Message
 
-    engine = load_engine(
-        settings.model,
-        EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer),
-    )
+    options = EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)
     messages = [Message("system", settings.system)] if settings.system else []
     messages.append(Message("user", question))
     params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
     out = sys.stdout
-    with interrupt_cancels(engine.cancel) as interrupted:
+    with interruptible() as interruption:
+        try:
+            engine = load_engine(settings.model, options, stop_loading=lambda: interruption.requested)
+        except UserError:
+            interruption.raise_if_requested()  # the load failed because it was told to stop
+            raise
+        interruption.cancel = engine.cancel
+        interruption.raise_if_requested()
         for delta in engine.stream(messages, params):
             out.write(delta.text)
             out.flush()
     out.write("\n")
     out.flush()
-    if interrupted[0]:
-        raise KeyboardInterrupt
+    interruption.raise_if_requested()
     return 0
 
 

@@ -144,20 +144,32 @@ def run_guarded(run: Callable[[], int], prog: str, interrupted: str = "interrupt
         _settle(real_stdout)
 
 
-@contextmanager
-def interrupt_cancels(cancel: Callable[[], None]) -> Iterator[list[bool]]:
-    """Within the block Ctrl+C calls `cancel` instead of raising (in the main thread).
+class Interruption:
+    """Ctrl+C, as a request: `cancel` is what it should stop now (the model loading, then answering)."""
 
-    KeyboardInterrupt must not surface inside llama.cpp's abort callback, where ctypes can only
-    print it; the caller checks the yielded flag once the model has stopped and raises it then."""
-    interrupted = [False]
+    def __init__(self) -> None:
+        self.requested = False
+        self.cancel: Callable[[], None] = lambda: None
+
+    def raise_if_requested(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def interruptible() -> Iterator[Interruption]:
+    """Within the block Ctrl+C calls the yielded Interruption's `cancel` instead of raising (main thread).
+
+    A KeyboardInterrupt must not surface inside a ctypes callback (llama.cpp's log, progress and
+    abort callbacks), where it is printed and swallowed; the caller raises it once llama.cpp has stopped."""
+    interruption = Interruption()
 
     def handler(_signum, _frame) -> None:
-        interrupted[0] = True
-        cancel()
+        interruption.requested = True
+        interruption.cancel()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
-        yield interrupted
+        yield interruption
     finally:
         signal.signal(signal.SIGINT, previous)

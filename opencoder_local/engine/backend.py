@@ -90,11 +90,13 @@ def model_params(**fields):
             llama_cpp.llama_cpp.llama_model_default_params = original
 
 
-def safe_model_params():
-    """llama.cpp's extra buffer types off where they would use AMX.
+def safe_model_params(**fields):
+    """llama_model_params with `fields`, and llama.cpp's extra buffer types off where they would use AMX.
 
     A build compiled on an AMX machine (pip builds with -march=native) runs its AMX matmul through
     those buffers, and llama.cpp 0.3.36's kernel executes `tilezero` on threads that never loaded
     a tile configuration: SIGILL on the first prompt (measured on this project's Xeon machines).
     Everywhere else (every laptop) the defaults stand, weight repacking included."""
-    return model_params(use_extra_bufts=False) if cpu_offers_amx() else nullcontext()
+    if cpu_offers_amx():
+        fields["use_extra_bufts"] = False
+    return model_params(**fields) if fields else nullcontext()

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import gguf
 import llama_cpp
@@ -118,7 +118,7 @@ def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]
 class LlamaEngine:
     """One loaded model and its KV cache; one turn at a time."""
 
-    def __init__(self, info: GGUFFile, options: EngineOptions):
+    def __init__(self, info: GGUFFile, options: EngineOptions, stop_loading: Callable[[], bool] | None = None):
         self.info = info
         self.n_ctx = context_window(info, options.n_ctx)
         self.n_threads = options.n_threads or default_threads()
@@ -131,7 +131,11 @@ class LlamaEngine:
         exact = uses_exact_tokenizer(info, options.exact_tokenizer)
         quiet_llama()
         try:
-            with safe_model_params():
+            progress = {}
+            if stop_loading is not None:
+                self._progress_cb = llama_cpp.llama_progress_callback(lambda _done, _data: not stop_loading())
+                progress["progress_callback"] = self._progress_cb
+            with safe_model_params(**progress):
                 self._llm = llama_cpp.Llama(
                     model_path=str(info.path),
                     n_ctx=self.n_ctx,
@@ -282,6 +286,9 @@ class LlamaEngine:
         yield Delta(tail, stats, 0)
 
 
-def load_engine(model: str, options: EngineOptions = EngineOptions()) -> LlamaEngine:
-    """Resolve, check and load a model; every failure a user can cause is a one-line UserError."""
-    return LlamaEngine(inspect_model(model), options)
+def load_engine(model: str, options: EngineOptions = EngineOptions(),
+                stop_loading: Callable[[], bool] | None = None) -> LlamaEngine:
+    """Resolve, check and load a model; every failure a user can cause is a one-line UserError.
+
+    `stop_loading` is asked as the weights load: True abandons the load (a ModelFileError)."""
+    return LlamaEngine(inspect_model(model), options, stop_loading)

@@ -115,7 +115,7 @@ def test_ctrl_c_before_the_first_token_is_one_line_and_exit_130():
     import signal
     import time
 
-    prompt = "Summarise this log:\n" + "\n".join(f"line {i}: request served in {i % 97} ms" for i in range(700))
+    prompt = "Summarise this log:\n" + "\n".join(f"line {i}: request served in {i % 97} ms" for i in range(500))
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())",
          "--model", "demo", "--max-tokens", "50", "-p", "-"],
@@ -123,6 +123,7 @@ def test_ctrl_c_before_the_first_token_is_one_line_and_exit_130():
     )
     proc.stdin.write(prompt)
     proc.stdin.close()
+    proc.stdin = None  # written: communicate() must not flush it
     time.sleep(2.5)  # past loading, inside the prompt (which takes several seconds here)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
