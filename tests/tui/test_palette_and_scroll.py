@@ -51,7 +51,7 @@ async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
         log = app.screen.query_one(ChatLog)
         await ask(pilot, "first")
         assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
-        engine.pause_after = 60  # the second answer holds mid-way until the test has scrolled up
+        engine.pause_after = 90  # 15 paragraphs: the second answer holds mid-way until the test has scrolled up
         app.screen.prompt_input.text = "second"
         await pilot.press("enter")
         await wait_for(pilot, engine.paused.is_set)
