@@ -160,13 +160,15 @@ async def app_answer(threads: int, max_tokens: int) -> tuple[str, float, float, 
         while app.screen.session.engine is None:
             await pilot.pause(0.01)
         shown = [0]
+        answer: list[AssistantMessage] = []
 
-        def beat() -> None:
+        def beat() -> None:  # kept cheap: it runs on the UI's own loop, 60 times a second
             now = time.perf_counter()
             beats.append(now)
-            views = app.screen.query(AssistantMessage)
-            if views and len(views.last().content) != shown[0]:
-                shown[0] = len(views.last().content)
+            if not answer:
+                answer.extend(app.screen.query(AssistantMessage))
+            elif len(answer[-1].content) != shown[0]:
+                shown[0] = len(answer[-1].content)
                 changes.append(now)
 
         app.set_interval(1 / 60, beat)

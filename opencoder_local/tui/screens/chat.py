@@ -26,8 +26,24 @@ from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
 from opencoder_local.tui.widgets.status_bar import StatusBar
 
-RATE_INTERVAL_S = 0.25
+RATE_INTERVAL_S = 0.5
 COUNT_DELAY_S = 0.15
+
+
+class _RateMeter:
+    """Live tokens/s from the generation thread, posted to the status bar at a steady rate."""
+
+    def __init__(self, status: StatusBar):
+        self.status = status
+        self.tokens, self.first, self.posted = 0, 0.0, 0.0
+
+    def add(self, tokens: int) -> None:
+        now = time.perf_counter()
+        self.tokens += tokens
+        self.first = self.first or now
+        if now - self.posted >= RATE_INTERVAL_S and self.tokens > 1 and now > self.first:
+            self.status.post_message(StatusBar.Rate((self.tokens - 1) / (now - self.first)))
+            self.posted = now
 
 
 class ChatScreen(ChatActions, Screen):
@@ -227,19 +243,14 @@ class ChatScreen(ChatActions, Screen):
 
     @work(thread=True, exclusive=True, group="generate")
     def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
-        tokens, first, last_rate = 0, 0.0, 0.0
         stats = None
         kept = len(self.session.messages)
+        rate = _RateMeter(status)
         try:
             for delta in self.session.answer():
                 if delta.text:
                     view.post_message(AssistantMessage.Chunk(delta.text))
-                    tokens += delta.tokens
-                    now = time.perf_counter()
-                    first = first or now
-                    if now - last_rate >= RATE_INTERVAL_S and now > first:
-                        status.post_message(StatusBar.Rate((tokens - 1) / (now - first)))
-                        last_rate = now
+                    rate.add(delta.tokens)
                 stats = delta.stats or stats
         except Exception as exc:  # a full disk, a GPU out of memory, a dead model process: a notice
             error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"

@@ -10,9 +10,9 @@ from textual.widgets import Label, Markdown
 from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
+from opencoder_local.tui.pacer import FramePacer
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
 
-FRAME_S = 1 / 20  # how often a streaming answer is re-rendered at most
 _STATUS_NOTES = {
     STOPPED: "■ stopped",
     STREAMING: "■ interrupted (the app was closed while answering)",
@@ -73,17 +73,18 @@ class AssistantMessage(MessageView):
         super().__init__(content, message_id, status)
         self._stream: MarkdownStream | None = None
         self._pending: list[str] = []
+        self._pacer = FramePacer()
 
     def start_stream(self) -> None:
         self.border_subtitle = "writing…"
         self._stream = Markdown.get_stream(self.query_one(Markdown))
 
     async def on_assistant_message_chunk(self, chunk: Chunk) -> None:
-        # Tokens are gathered for a frame, then written: a UI that re-renders per token holds the
-        # GIL so often that the generation thread slows down (and so does everything else).
+        # Text is gathered and written once a frame, at the rate the pacer allows (tui/pacer.py):
+        # re-laying out a growing answer per token would take the CPU the model needs.
         self.content += chunk.text
         if not self._pending:
-            self.set_timer(FRAME_S, self._flush)
+            self.set_timer(self._pacer.interval, self._flush)
         self._pending.append(chunk.text)
 
     async def _flush(self) -> None:
@@ -91,6 +92,7 @@ class AssistantMessage(MessageView):
         self._pending.clear()
         if self._stream is not None and text:
             await self._stream.write(text)
+            self._pacer.shown()
 
     async def on_assistant_message_done(self, done: Done) -> None:
         await self._flush()

@@ -55,7 +55,8 @@ class StatusBar(Horizontal):
         self.query_one("#backend", Label).update(backend)
 
     def on_status_bar_rate(self, message: Rate) -> None:
-        self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "")
+        # A fixed-width label (app.tcss): updating it once a frame needs no layout of the screen.
+        self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "", layout=False)
 
     def on_status_bar_context(self, message: Context) -> None:
         if message.seq < self._context_seq:
