@@ -126,11 +126,11 @@ class ChatSession:
                 parts.append(delta.text)
                 if delta.stats is not None:
                     status = STOPPED if delta.stats.stop_reason == "cancelled" else DONE
+                yield delta  # before saving: a save that fails leaves nothing unseen in the answer
                 now = time.monotonic()
                 if now - last_save >= SAVE_INTERVAL_S:
                     self.store.update_message(row.id, "".join(parts), STREAMING)
                     last_save = now
-                yield delta
         except BaseException as exc:
             if not any(parts):  # nothing was written (a full context, a load error): no empty answer
                 self.store.delete_messages_from(row.conversation_id, row.id)

@@ -64,7 +64,7 @@ async def test_a_title_that_looks_like_markup_survives_send_restart_rename_and_d
             shown = [str(hits.get_option_at_index(i).prompt) for i in range(hits.option_count)]
             return f"Open: {RENAMED}\nSwitch to this conversation" in shown
 
-        await wait_for(pilot, found, timeout=5)
+        await wait_for(pilot, found, timeout=30)
         await pilot.press("escape")
 
         screen.confirm_delete(screen.session.conversation.id)
