@@ -251,6 +251,10 @@ def main() -> int:
     parser.add_argument("--answer-tokens", type=int, default=400, help="--e2e: length of the answer")
     parser.add_argument("--repeats", type=int, default=2, help="--e2e: runs per thread count (median)")
     args = parser.parse_args()
+    import opencoder_local.tui.app  # noqa: F401  imported first, so tune_gc freezes it as `opencoder-chat` does
+    from opencoder_local.tui import tune_gc
+
+    tune_gc()
     os.environ["OPENCODER_HOME"] = tempfile.mkdtemp(prefix="opencoder-bench-")
     if args.e2e:
         return end_to_end(args.answer_tokens, args.repeats)

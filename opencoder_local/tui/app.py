@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Callable
 
 from textual.app import App
@@ -38,11 +37,6 @@ class OpenCoderApp(App):
         self.store: Store | None = None
 
     def on_mount(self) -> None:
-        # Python's cyclic GC, at its default thresholds, walks every Markdown block and style
-        # object several times a second while an answer streams: measured 60-100 ms frame gaps
-        # at the model's pace. Freezing what start-up built and collecting less often: < 45 ms.
-        gc.freeze()
-        gc.set_threshold(10_000, 50, 100)
         self._apply_theme()
         try:
             self.store = Store.open(locations.database_path(), self._store_notice)
