@@ -36,7 +36,7 @@ class ContextFullError(UserError):
         self.n_ctx = n_ctx
         super().__init__(
             f"the conversation takes {prompt_tokens:,} of the {n_ctx:,}-token context window, "
-            "leaving no room for an answer: start a new conversation or remove attachments"
+            "leaving no room for an answer: start a new conversation or drop files from the working set"
         )
 
 
@@ -73,8 +73,12 @@ def uses_exact_tokenizer(info: GGUFFile, requested: bool | None) -> bool:
 def load_vocab(model: str, exact_tokenizer: bool | None = None) -> tuple[VocabOnlyModel, GGUFFile]:
     """The vocabulary alone, for tokenizing without loading weights."""
     info = inspect_model(model)
+    return vocab_only(info, exact_tokenizer), info
+
+
+def vocab_only(info: GGUFFile, exact_tokenizer: bool | None = None) -> VocabOnlyModel:
     quiet_llama()
-    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer)), info
+    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer))
 
 
 def chat_template_for(info: GGUFFile) -> str | None:
@@ -103,16 +107,48 @@ def answer_budget(prompt_tokens: int, n_ctx: int, params: GenParams) -> int:
     return min(room, params.max_tokens) if params.max_tokens else room
 
 
+def prompt_text(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> str:
+    """The prompt as text, exactly as it is tokenized: the chat template applied, generation prompt included.
+
+    A model without a template (a base model) gets the messages' text, system prompt left out."""
+    if template is None:
+        return "".join(m.content for m in messages if m.role != "system")
+    return render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
+
+
 def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> list[int]:
     """Exactly the ids the model will see for this conversation (generation prompt included)."""
-    if template is None:
-        text = "".join(m.content for m in messages if m.role != "system")
-    else:
-        text = render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
-    ids = vocab.encode(text)
+    ids = vocab.encode(prompt_text(vocab, template, messages))
     if vocab.add_bos and (not ids or ids[0] != vocab.bos_id):
         ids.insert(0, vocab.bos_id)
     return ids
+
+
+class PromptFormat:
+    """A model's vocabulary and chat template without its weights: a chat's exact prompt text, ids and count."""
+
+    def __init__(self, info: GGUFFile, exact_tokenizer: bool | None = None, n_ctx: int | None = None):
+        self.n_ctx = context_window(info, n_ctx)
+        self.template = chat_template_for(info)
+        self._model = vocab_only(info, exact_tokenizer)
+        self.vocab = self._model.vocab
+
+    @classmethod
+    def load(cls, model: str, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
+        """Resolve and check a model, then read its vocabulary alone."""
+        return cls(inspect_model(model), exact_tokenizer, n_ctx)
+
+    def text(self, messages: Sequence[Message]) -> str:
+        return prompt_text(self.vocab, self.template, messages)
+
+    def ids(self, messages: Sequence[Message]) -> list[int]:
+        return build_prompt(self.vocab, self.template, messages)
+
+    def count(self, messages: Sequence[Message]) -> ContextBudget:
+        return ContextBudget(len(self.ids(messages)), self.n_ctx)
+
+    def close(self) -> None:
+        self._model.close()
 
 
 class LlamaEngine:

@@ -87,7 +87,7 @@ async def test_attaching_a_binary_file_is_a_notice(tmp_path):
         app.screen.query_one("Input").value = str(blob)
         await pilot.press("enter")
         assert "binary file" in notices(app)
-        assert app.screen.session.attachments == []
+        assert app.screen.session.working_set.entries() == []
 
 
 async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
@@ -103,7 +103,8 @@ async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
         await pilot.press("enter")
         await ask(pilot, "What does this do?")
         sent = engine.prompts[-1][-1].content
-        assert sent.startswith("What does this do?") and "File `util.py`:\n```py\ndef f():" in sent
+        assert sent.endswith("What does this do?") and "File `util.py`:\n```python\ndef f():" in sent
+        assert app.screen.session.messages[0].content == "What does this do?"  # saved as typed
 
 
 async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatch):

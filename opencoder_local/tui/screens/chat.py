@@ -293,7 +293,7 @@ class ChatScreen(ChatActions, Screen):
             prompt = self.session.prompt(draft)
         except Exception:  # the meter is advisory; a failed count must not disturb typing
             return
-        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments), seq))
+        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.working_set.entries()), seq))
 
     # conversations
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opencoder_local.context.attachments import read_attachment
 from opencoder_local.context.code_blocks import CodeBlock, code_blocks
 from opencoder_local.errors import UserError
 from opencoder_local.files import check_replaceable, user_path, write_atomic
@@ -229,20 +228,18 @@ class ChatActions:
         def attach(path: str | None) -> None:
             if not path:
                 return
-            try:
-                attachment = read_attachment(path)
-            except UserError as exc:
-                self.notify(str(exc), title="Not attached", severity="error", timeout=15, markup=False)
-                return
-            self.session.attachments.append(attachment)
-            self.notify(f"Attached {attachment.name}: it goes with your next question.", markup=False)
+            result = self.session.add_files([path])
+            for spec, reason in result.refused:
+                self.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=15, markup=False)
+            for entry in result.added:
+                self.notify(f"Added {entry.path}: the model sees it as it is now until you drop it.", markup=False)
             self.schedule_count()
 
         self.app.push_screen(AskScreen("Attach a text file to your next question", placeholder="path/to/file.py"), attach)
 
     def action_clear_attachments(self: "ChatScreen") -> None:
-        self.session.attachments.clear()
-        self.notify("Attachments removed.")
+        self.session.drop_files()
+        self.notify("Files dropped.")
         self.schedule_count()
 
     def _idle(self: "ChatScreen", doing: str) -> bool:
