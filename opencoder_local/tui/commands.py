@@ -80,13 +80,15 @@ def typed_command(text: str) -> Typed | None:
     """The slash command in the input box, or None when the text is a message."""
     if not text.startswith("/") or text.startswith("//"):
         return None
-    name, _, rest = text[1:].partition(" ")
-    name = name.strip()
+    name, rest = (text[1:].split(maxsplit=1) + ["", ""])[:2]
+    command = next((c for c in SLASH_COMMANDS if c.name == name), None)
+    if command is None:
+        return Typed(name, None, [])
     try:
         words = shlex.split(rest)
     except ValueError as exc:  # an unclosed quote
         raise UserError(f"/{name}: {exc}; quote paths with spaces as \"my file.py\"") from None
-    return Typed(name, next((c for c in SLASH_COMMANDS if c.name == name), None), words)
+    return Typed(name, command, words)
 
 
 def as_message(text: str) -> str:

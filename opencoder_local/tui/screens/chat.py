@@ -115,8 +115,7 @@ class ChatScreen(ChatActions, Screen):
                 yield FileChips(id="files")
                 completions = PathCompletions(id="completions")
                 yield completions
-                yield PromptInput(completions, lambda word, limit: self.session.working_set.completions(word, limit),
-                                  id="prompt",
+                yield PromptInput(completions, self.session.working_set.completions, id="prompt",
                                   placeholder=f"Ask about code…  (Enter sends, {newline} newline, @ adds a file, /help)")
         yield StatusBar(id="status")
         yield Footer()
