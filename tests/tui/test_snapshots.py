@@ -33,9 +33,10 @@ ANSWER = (
 
 async def counted(pilot) -> None:
     """Wait until the context meter shows the final count of the conversation."""
-    prompt = pilot.app.screen.session.prompt()
+    screen = pilot.app.screen
+    prompt = screen.session.prompt(screen.prompt_input.text.strip())  # the meter counts the draft too
     expected = meter(prompt.budget.n_ctx, prompt.parts, prompt.dropped)
-    await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#context").render()) == expected)
+    await wait_for(pilot, lambda: str(screen.query_one("#context").render()) == expected)
 
 
 def still(pilot) -> None:

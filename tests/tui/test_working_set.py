@@ -50,6 +50,7 @@ async def add(pilot, specs: str, count: int) -> None:
     """`/add specs` and wait until the working set holds `count` files."""
     await command(pilot, f"/add {specs}")
     await wait_for(pilot, lambda: len(pilot.app.screen.files) == count)
+    await pilot.pause()  # the chips' first layout
 
 
 def chips(app) -> str:

@@ -43,6 +43,7 @@ COUNT_DELAY_S = 0.15
 class ChatScreen(ChatActions, Screen):
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
+        Binding("f1", "help", "Help"),
         Binding("escape", "stop", "Stop"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+t", "edit_last", "Edit last"),
@@ -53,7 +54,6 @@ class ChatScreen(ChatActions, Screen):
         Binding("ctrl+f", "search", "Search", show=False),
         Binding("ctrl+l", "clear", "Clear", show=False),
         Binding("f2", "rename", "Rename", show=False),
-        Binding("f1", "help", "Help"),
     ]
 
     files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
@@ -249,7 +249,8 @@ class ChatScreen(ChatActions, Screen):
             await self.run_command(typed.command, typed.words)
             return
         text = as_message(event.text).strip()
-        mentioned = file_mentions(text, self.session.working_set.root)
+        held = {entry.spec for entry in self.files}
+        mentioned = [spec for spec in file_mentions(text, self.session.working_set.root) if spec not in held]
         if mentioned and not self.generating:
             self.prompt_input.clear()  # on its way: back in the box if a file is refused
             self.add_files(mentioned, then_send=text)
@@ -378,9 +379,10 @@ class ChatScreen(ChatActions, Screen):
         """Show the working set as it is now (after an add, a drop, a re-read, a new conversation)."""
         self.files = tuple(self.session.working_set.entries())
 
-    def watch_files(self, files: tuple[FileEntry, ...]) -> None:
+    def watch_files(self, before: tuple[FileEntry, ...], files: tuple[FileEntry, ...]) -> None:
         self.query_one(FileChips).show(files)
-        self._watch_disk()
+        if {entry.spec for entry in before} != {entry.spec for entry in files}:
+            self._watch_disk()  # other files (an edit changes only their text: the same folders stay watched)
         self.schedule_count()
 
     def _watch_disk(self) -> None:
