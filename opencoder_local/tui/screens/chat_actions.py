@@ -281,7 +281,7 @@ class ChatActions:
                  for entry in self.files[:FILES_LISTED]]
         if len(self.files) > FILES_LISTED:
             lines.append(f"… and {len(self.files) - FILES_LISTED:,} more")
-        total = sum(entry.tokens for entry in self.files if entry.state != "missing")
+        total = self.session.working_set.total_tokens()
         self.notify("\n".join(lines), title=f"{len(self.files):,} files, {total:,} tokens", timeout=20, markup=False)
 
     def command_help(self: "ChatScreen", _words: list[str]) -> None:
