@@ -163,14 +163,14 @@ class ChatSession:
         if engine is None or self.conversation is None:
             raise RuntimeError("answer() needs an engine and a question")
         prompt = self.prompt()
-        self._cut = prompt.dropped
-        self.working_set.mark_answered()  # the files as the prompt now holds them are what the model sees
         messages = prompt.messages
         row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
         parts: list[str] = []
         status = STOPPED  # an answer that ends without the engine's final stats was cut short
         try:
             deltas = engine.stream(messages, self.params)  # the engine's turn begins here
+            self._cut = prompt.dropped  # kept on the next turns while they fit: the cache stays valid
+            self.working_set.mark_answered()  # the files as this prompt holds them are what the model sees
             if self._stop.is_set():
                 engine.cancel()  # a stop that landed before the turn began
             last_save = time.monotonic()
