@@ -66,7 +66,7 @@ def test_each_guard_is_a_refusal_with_a_reason(project, tmp_path):
     os.mkfifo(project / "pipe")
     ws = WorkingSet(project, words)
     result = ws.add(["logo.png", "latin.txt", "dangling", "loop_a", "secret.py", "pipe", "missing.py",
-                     "src/app.py:5-2", "src/app.py:40-50", "~nosuchuser/x.py"])
+                     "src/app.py:5-2", "src/app.py:40-50", "~nosuchuser/x.py", " "])
     reasons = dict(result.refused)
     assert "binary" in reasons["logo.png"]
     assert "broken symlink" in reasons["dangling"]
@@ -78,6 +78,7 @@ def test_each_guard_is_a_refusal_with_a_reason(project, tmp_path):
     assert "bad line range" in reasons["src/app.py:5-2"]
     assert "no lines 40-50" in reasons["src/app.py:40-50"]
     assert "nosuchuser" in reasons["~nosuchuser/x.py"]
+    assert reasons[" "] == "no path given"
     assert paths(result) == ["latin.txt"] + ([] if os.geteuid() != 0 else ["secret.py"])
     assert ws.entries()[0].text == "caf\ufffd\n" and "not UTF-8" in ws.entries()[0].warning
     assert "latin.txt: not UTF-8: decoded with replacement characters" in result.notices
