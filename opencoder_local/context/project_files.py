@@ -82,11 +82,8 @@ def _git_files(folder: Path) -> Iterator[str] | None:
         return None
     if done.returncode != 0:
         return None
-    seen: dict[str, None] = {}  # a file in conflict is listed once per stage
-    for raw in done.stdout.split(b"\0"):
-        if raw:
-            seen.setdefault(os.fsdecode(raw))
-    return iter(seen)
+    # Tracked files come first, then untracked ones; a file in conflict once per stage: one sorted list.
+    return iter(sorted({os.fsdecode(raw) for raw in done.stdout.split(b"\0") if raw}))
 
 
 def _ignore_specs(folder: Path) -> list[tuple[Path, object]]:

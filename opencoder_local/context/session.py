@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import AddResult, WorkingSet
-from opencoder_local.engine.protocol import Delta, Engine, EngineStoppedError, GenParams, Message
+from opencoder_local.engine.protocol import ContextBudget, Delta, Engine, EngineStoppedError, GenParams, Message
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
 
 SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
@@ -38,6 +38,7 @@ class ChatSession:
         self.conversation: Conversation | None = None
         self.messages: list[StoredMessage] = []
         self._cut = 0  # history messages the last answer left out: kept while the prompt fits
+        self._counted: dict[tuple[Message, ...], ContextBudget] = {}
         self._stop = threading.Event()
 
     @property
@@ -48,6 +49,7 @@ class ChatSession:
     def engine(self, engine: Engine | None) -> None:
         """A new engine counts the working set with its own vocabulary."""
         self._engine = engine
+        self._counted = {}
         if engine is not None:
             self.working_set.set_counter(text_counter(engine))
 
@@ -96,7 +98,7 @@ class ChatSession:
         if self.engine is None:
             raise RuntimeError("no engine loaded")
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
-        return free_for_files(self.engine.count, self.system, self.working_set.message(), draft, reserve)
+        return free_for_files(self._count, self.system, self.working_set.message(), draft, reserve)
 
     def _save_files(self) -> None:
         if self.conversation is not None:
@@ -112,7 +114,19 @@ class ChatSession:
         if draft:
             history.append(Message("user", draft))
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
-        return fit_to_window(self.engine.count, self.system, history, reserve, self.working_set.message(), self._cut)
+        return fit_to_window(self._count, self.system, history, reserve, self.working_set.message(), self._cut)
+
+    def _count(self, messages: Sequence[Message]) -> ContextBudget:
+        """The engine's count, remembered for a few prompts: the meter asks again at every keystroke for
+        the same system prompt and files (an 8K prompt takes tens of ms with OpenCoder's tokenizer)."""
+        key = tuple(messages)
+        found = self._counted.get(key)
+        if found is None:
+            found = self.engine.count(messages)
+            if len(self._counted) >= 8:
+                self._counted = {}
+            self._counted[key] = found
+        return found
 
     def last(self, role: str) -> StoredMessage | None:
         return next((m for m in reversed(self.messages) if m.role == role), None)
@@ -163,14 +177,14 @@ class ChatSession:
         if engine is None or self.conversation is None:
             raise RuntimeError("answer() needs an engine and a question")
         prompt = self.prompt()
-        self._cut = prompt.dropped
-        self.working_set.mark_answered()  # the files as the prompt now holds them are what the model sees
         messages = prompt.messages
         row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
         parts: list[str] = []
         status = STOPPED  # an answer that ends without the engine's final stats was cut short
         try:
             deltas = engine.stream(messages, self.params)  # the engine's turn begins here
+            self._cut = prompt.dropped  # kept on the next turns while they fit: the cache stays valid
+            self.working_set.mark_answered()  # the files as this prompt holds them are what the model sees
             if self._stop.is_set():
                 engine.cancel()  # a stop that landed before the turn began
             last_save = time.monotonic()

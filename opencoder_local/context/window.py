@@ -66,22 +66,25 @@ def fit_to_window(count: Counter, system: str | None, history: Sequence[Message]
         while budget.prompt_tokens > goal and cut < newest:
             cut = _exchange_start(turns, cut + 1)
             budget = count(head + with_files(files, turns[cut:]))
-    system_tokens = count(head).prompt_tokens
-    with_files_tokens = count(head + with_files(files, [])).prompt_tokens if files else system_tokens
-    parts = {
-        "system": system_tokens,
-        "files": with_files_tokens - system_tokens,
-        "history": budget.prompt_tokens - with_files_tokens,
-        "reserve": reserve,
-    }
-    return Prompt(head + with_files(files, turns[cut:]), budget, cut, parts)
+    kept = with_files(files, turns[cut:])
+    return Prompt(head + kept, budget, cut, _parts(count, head, files, bool(kept), budget.prompt_tokens, reserve))
+
+
+def _parts(count: Counter, head: list[Message], files: str, asking: bool, total: int, reserve: int) -> dict[str, int]:
+    """The prompt's exact breakdown: each part is what it adds to the count, so the parts sum to `total`."""
+    if not asking:
+        return {"system": total, "files": 0, "history": 0, "reserve": reserve}
+    # A template may add its default system prompt only before a first message: count it as system.
+    system = count(head + [Message("user", "")]).prompt_tokens
+    with_files_tokens = count(head + with_files(files, [])).prompt_tokens if files else system
+    return {"system": system, "files": with_files_tokens - system, "history": total - with_files_tokens,
+            "reserve": reserve}
 
 
 def free_for_files(count: Counter, system: str | None, files: str, question: str, reserve: int) -> int:
     """Tokens more files may take: the window less the reserve, the system prompt, the files and the
     question. Older history does not count: it is cut to make room, the files never are."""
-    asked = [Message("user", question)] if question else []
-    return fit_to_window(count, system, asked, reserve, files).budget.remaining - reserve
+    return fit_to_window(count, system, [Message("user", question)], reserve, files).budget.remaining - reserve
 
 
 def _exchange_start(turns: Sequence[Message], index: int) -> int:

@@ -15,10 +15,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from opencoder_local.context.code_blocks import fence_for, language_for
 from opencoder_local.context.file_text import FileText, Refused, TooLarge, check_regular, read_text
 from opencoder_local.context.project_files import (
     fuzzy_rank,
@@ -126,7 +126,7 @@ class WorkingSet:
         if entry.lines is not None:
             last = entry.lines[0] + max(len(entry.text.splitlines()), 1) - 1
             where += f" (lines {entry.lines[0]}-{last})"
-        fence = _fence_for(entry.text)
+        fence = fence_for(entry.text)
         body = entry.text if entry.text.endswith("\n") or not entry.text else entry.text + "\n"
         return f"File {where}:\n{fence}{language_for(entry.path)}\n{body}{fence}"
 
@@ -224,6 +224,8 @@ class WorkingSet:
 
     def _find(self, spec: str) -> _Found:
         """The files a spec names, or Refused: folders and globs are listed, .gitignore honoured."""
+        if not spec.strip():
+            raise Refused("no path given")
         text, lines = _split_range(spec, self._locate)
         if lines is None and is_glob(text) and not os.path.lexists(self._locate(text)):
             return self._glob(spec, text)
@@ -396,19 +398,3 @@ def _size(file: Path) -> int:
 
 def _estimate(text: str) -> int:
     return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
-
-
-def _fence_for(text: str) -> str:
-    """A backtick fence longer than any run of backticks the text starts a line with."""
-    longest = max((len(m.group(1)) for m in re.finditer(r"^\s*(`{3,})", text, re.M)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-@lru_cache(maxsize=512)
-def language_for(path: str) -> str:
-    """The fence's language for a file name, as Pygments knows it ("" when unknown or plain text)."""
-    from pygments.lexers import find_lexer_class_for_filename
-
-    lexer = find_lexer_class_for_filename(Path(path).name)
-    language = lexer.aliases[0] if lexer is not None and lexer.aliases else ""
-    return "" if language == "text" else language

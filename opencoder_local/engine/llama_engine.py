@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import codecs
 import os
-import ctypes
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import gguf
@@ -125,18 +123,25 @@ def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]
 
 
 class PromptFormat:
-    """A model's vocabulary and chat template without its weights: a chat's exact prompt text, ids and count."""
+    """A vocabulary, a chat template and a window: a chat's exact prompt text, ids and count.
 
-    def __init__(self, info: GGUFFile, exact_tokenizer: bool | None = None, n_ctx: int | None = None):
-        self.n_ctx = context_window(info, n_ctx)
-        self.template = chat_template_for(info)
-        self._model = vocab_only(info, exact_tokenizer)
-        self.vocab = self._model.vocab
+    Every engine formats through one; `load` reads a model's vocabulary alone (no weights)."""
+
+    def __init__(self, vocab: Vocab, template: str | None, n_ctx: int, owner: VocabOnlyModel | None = None):
+        self.vocab = vocab
+        self.template = template
+        self.n_ctx = n_ctx
+        self._owner = owner  # the vocabulary-only model to free on close(), if this format loaded it
+
+    @classmethod
+    def vocab_only(cls, info: GGUFFile, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
+        model = vocab_only(info, exact_tokenizer)
+        return cls(model.vocab, chat_template_for(info), context_window(info, n_ctx), model)
 
     @classmethod
     def load(cls, model: str, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
         """Resolve and check a model, then read its vocabulary alone."""
-        return cls(inspect_model(model), exact_tokenizer, n_ctx)
+        return cls.vocab_only(inspect_model(model), exact_tokenizer, n_ctx)
 
     def text(self, messages: Sequence[Message]) -> str:
         return prompt_text(self.vocab, self.template, messages)
@@ -148,7 +153,8 @@ class PromptFormat:
         return ContextBudget(len(self.ids(messages)), self.n_ctx)
 
     def close(self) -> None:
-        self._model.close()
+        if self._owner is not None:
+            self._owner.close()
 
 
 class LlamaEngine:
@@ -188,6 +194,7 @@ class LlamaEngine:
         quiet_llama()
         self.vocab = Vocab(llama_cpp.llama_model_get_vocab(self._llm.model), info, exact)
         self.template = chat_template_for(info)
+        self.format = PromptFormat(self.vocab, self.template, self.n_ctx)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         # llama.cpp calls this once per graph node: worth it for a long prompt, not per token.
@@ -202,10 +209,10 @@ class LlamaEngine:
         return self.vocab.encode(text)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
-        return build_prompt(self.vocab, self.template, messages)
+        return self.format.ids(messages)
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
-        return ContextBudget(len(self.prompt_ids(messages)), self.n_ctx)
+        return self.format.count(messages)
 
     def cancel(self) -> None:
         """Stop the running turn within one token (or one compute step of prompt evaluation)."""

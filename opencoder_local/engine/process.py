@@ -32,7 +32,7 @@ class ProcessEngine:
 
     def __init__(self, model: str, options: EngineOptions = EngineOptions()):
         info = inspect_model(model)
-        self.format = PromptFormat(info, options.exact_tokenizer, options.n_ctx)
+        self.format = PromptFormat.vocab_only(info, options.exact_tokenizer, options.n_ctx)
         self.n_ctx = self.format.n_ctx
         self.model_name = info.path.stem
         self.quantization = info.file_type_name
