@@ -35,6 +35,12 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical performance cores)")
     parser.add_argument("--theme", help="Textual theme name")
     parser.add_argument("--continue", dest="continue_last", action="store_true", help="resume the last conversation")
+    parser.add_argument("-f", "--file", dest="files", action="append", metavar="PATH",
+                        help="with -p: put this file in context (also a glob, a folder or PATH:START-END); repeatable")
+    parser.add_argument("--show-prompt", action="store_true",
+                        help="with -p: print the exact prompt the model would get (files included) and exit, "
+                             "without loading the weights")
+    parser.add_argument("--project", metavar="DIR", help="the project folder file paths are relative to (default: here)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -54,16 +60,43 @@ def _settings(args: argparse.Namespace):
         theme=args.theme,
         exact_tokenizer=_TOKENIZER_MODES[args.opencoder_tokenizer] if args.opencoder_tokenizer else None,
         continue_last=args.continue_last or None,
+        project=args.project,
     )
 
 
-def _one_shot(settings, question: str) -> int:
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
-    from opencoder_local.engine.protocol import GenParams, Message
+def _one_shot_messages(settings, question: str, files: list[str], show_prompt: bool):
+    """The messages for one question with files, or None once --show-prompt has printed them."""
+    from opencoder_local.context.one_shot import one_shot_prompt
+    from opencoder_local.engine.llama_engine import PromptFormat
+    from opencoder_local.settings import project_folder
 
-    options = EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)
-    messages = [Message("system", settings.system)] if settings.system else []
-    messages.append(Message("user", question))
+    prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
+    try:
+        prompt, notices = one_shot_prompt(prompt_format, settings.system, question, files,
+                                          project_folder(settings), settings.max_tokens)
+        for notice in notices:
+            print(f"opencoder-chat: {notice}", file=sys.stderr)
+        if not show_prompt:
+            return prompt.messages
+        sys.stdout.write(prompt_format.text(prompt.messages))
+        sys.stdout.flush()
+        return None
+    finally:
+        prompt_format.close()
+
+
+def _one_shot(settings, question: str, files: list[str], show_prompt: bool) -> int:
+    from opencoder_local.context.one_shot import one_shot_prompt
+    from opencoder_local.engine.llama_engine import load_engine
+    from opencoder_local.engine.protocol import GenParams
+    from opencoder_local.settings import engine_options, project_folder
+
+    messages = None
+    if files or show_prompt:  # counted with the vocabulary alone: a refused file stops before the weights load
+        messages = _one_shot_messages(settings, question, files, show_prompt)
+        if messages is None:
+            return 0
+    options = engine_options(settings)
     params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
     out = sys.stdout
     with interruptible() as interruption:
@@ -74,6 +107,9 @@ def _one_shot(settings, question: str) -> int:
             raise
         interruption.cancel = engine.cancel
         interruption.raise_if_requested()
+        if messages is None:
+            messages = one_shot_prompt(engine, settings.system, question, [], project_folder(settings),
+                                       settings.max_tokens)[0].messages
         for delta in engine.stream(messages, params):
             out.write(delta.text)
             out.flush()
@@ -95,14 +131,19 @@ def _read_stdin() -> str:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
+    from opencoder_local.settings import project_folder
+
     settings = _settings(args)
+    project_folder(settings)  # a bad --project is one line before anything loads
     question = args.prompt
     if question == "-" or (question is None and not sys.stdin.isatty()):
         question = _read_stdin()
     if question is not None:
         if not question.strip():
             raise UserError("the prompt is empty")
-        return _one_shot(settings, question)
+        return _one_shot(settings, question, args.files or [], args.show_prompt)
+    if args.files or args.show_prompt:
+        raise UserError("-f and --show-prompt go with a question: -p QUESTION (or the question on stdin)")
     from opencoder_local.tui import run_tui
 
     return run_tui(settings)
@@ -123,17 +164,14 @@ def _read_messages(path: str):
 
 
 def _run_tokenize(args: argparse.Namespace) -> int:
-    from opencoder_local.engine.llama_engine import build_prompt, chat_template_for, load_vocab
+    from opencoder_local.engine.llama_engine import PromptFormat
 
     messages = _read_messages(args.chat) if args.chat else None
-    model, info = load_vocab(args.model or "demo", _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
+    prompt_format = PromptFormat.load(args.model or "demo", _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
     try:
-        if messages is not None:
-            ids = build_prompt(model.vocab, chat_template_for(info), messages)
-        else:
-            ids = model.vocab.encode(_read_stdin())
+        ids = prompt_format.ids(messages) if messages is not None else prompt_format.vocab.encode(_read_stdin())
     finally:
-        model.close()
+        prompt_format.close()
     print(json.dumps(ids))
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from opencoder_local import locations
 from opencoder_local.documents import read_toml
 from opencoder_local.errors import UserError
+from opencoder_local.files import user_path
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ChatSettings:
     theme: str | None = None
     exact_tokenizer: bool | None = None
     continue_last: bool = False
+    project: str | None = None  # --project DIR: the folder the working set's paths are relative to
 
     def with_overrides(self, **values) -> "ChatSettings":
         """Apply flags that were given (None means: not given on the command line)."""
@@ -66,7 +68,7 @@ _RULES: dict[str, _Rule] = {
     "theme": _TEXT,
     "exact_tokenizer": _Rule((bool,), "true or false"),
 }
-assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last"}
+assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project"}  # flags only
 _FLAGS = {"exact_tokenizer": "--opencoder-tokenizer"}
 
 
@@ -101,3 +103,23 @@ def load_config(path: Path | None = None) -> ChatSettings:
     if "temperature" in data:
         data["temperature"] = float(data["temperature"])
     return ChatSettings().with_overrides(**data)
+
+
+def project_folder(settings: ChatSettings) -> Path:
+    """The project folder: `--project DIR`, else the folder the command was started in."""
+    if settings.project is None:
+        return Path.cwd()
+    folder = user_path(settings.project)
+    if not folder.is_dir():
+        raise UserError(f"--project {settings.project}: no such folder")
+    return Path(os.path.abspath(folder))
+
+
+def engine_options(settings: ChatSettings):
+    """The llama.cpp engine options these settings ask for: the one place the CLI and the app build them.
+
+    Both run generation on default_threads() (the physical cores) unless --threads says otherwise:
+    the app's model runs in a process of its own, so the UI thread does not compete for its lock."""
+    from opencoder_local.engine.llama_engine import EngineOptions  # loads llama.cpp: only when a model is
+
+    return EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)

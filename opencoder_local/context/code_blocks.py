@@ -1,8 +1,11 @@
-"""Fenced code blocks in an answer, found the way a Markdown renderer finds them."""
+"""Fenced code blocks: found in an answer the way a Markdown renderer finds them, and written for a file."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from markdown_it import MarkdownIt
 
@@ -37,3 +40,19 @@ def code_blocks(markdown: str) -> list[CodeBlock]:
         for token in tokens
         if token.type == "fence"
     ]
+
+
+def fence_for(text: str) -> str:
+    """A backtick fence longer than any run of backticks the text starts a line with."""
+    longest = max((len(m.group(1)) for m in re.finditer(r"^\s*(`{3,})", text, re.M)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+@lru_cache(maxsize=512)
+def language_for(path: str) -> str:
+    """The fence's language for a file name, as Pygments knows it ("" when unknown or plain text)."""
+    from pygments.lexers import find_lexer_class_for_filename
+
+    lexer = find_lexer_class_for_filename(Path(path).name)
+    language = lexer.aliases[0] if lexer is not None and lexer.aliases else ""
+    return "" if language == "text" else language

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Sequence
 
-from opencoder_local.context.attachments import Attachment, with_attachments
-from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window
-from opencoder_local.engine.protocol import Delta, Engine, EngineStoppedError, GenParams, Message
+from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
+from opencoder_local.context.working_set import AddResult, WorkingSet
+from opencoder_local.engine.protocol import ContextBudget, Delta, Engine, EngineStoppedError, GenParams, Message
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
 
 SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
@@ -20,37 +21,88 @@ def title_for(text: str) -> str:
 
 
 class ChatSession:
-    """The current conversation; every method may be called from a worker thread."""
+    """The current conversation and its working set; every method may be called from a worker thread.
 
-    def __init__(self, store: Store, params: GenParams, system: str | None = None, model: str = ""):
+    The working set is one object for the session's life (a new or opened conversation refills it),
+    so a watcher can hold on to it. Files are added and dropped through `add_files`/`drop_files`,
+    which check the budget and save the set with the conversation."""
+
+    def __init__(self, store: Store, params: GenParams, system: str | None = None, model: str = "",
+                 project: Path | None = None):
         self.store = store
         self.params = params
         self.system = system
         self.model = model
-        self.engine: Engine | None = None
+        self.working_set = WorkingSet(project if project is not None else Path.cwd())
+        self._engine: Engine | None = None
         self.conversation: Conversation | None = None
         self.messages: list[StoredMessage] = []
-        self.attachments: list[Attachment] = []
+        self._cut = 0  # history messages the last answer left out: kept while the prompt fits
+        self._counted: dict[tuple[Message, ...], ContextBudget] = {}
         self._stop = threading.Event()
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine | None) -> None:
+        """A new engine counts the working set with its own vocabulary."""
+        self._engine = engine
+        self._counted = {}
+        if engine is not None:
+            self.working_set.set_counter(text_counter(engine))
 
     # which conversation
 
     def new(self) -> None:
-        self.conversation, self.messages, self.attachments = None, [], []
+        self.conversation, self.messages, self._cut = None, [], 0
+        self.working_set.drop()
 
     def open(self, conversation_id: int) -> bool:
+        """Switch to a stored conversation, its working set re-read from disk (missing files kept as missing)."""
         conversation = self.store.conversation(conversation_id)
         if conversation is None:
             return False
         self.conversation = conversation
         self.messages = self.store.messages(conversation_id)
-        self.attachments = []
+        self._cut = 0
+        self.working_set.drop()
+        self.working_set.restore(self.store.working_set(conversation_id))
         return True
 
     def rename(self, title: str) -> None:
         if self.conversation is not None:
             self.store.rename(self.conversation.id, title)
             self.conversation = self.store.conversation(self.conversation.id)
+
+    # the working set
+
+    def add_files(self, specs: Sequence[str], draft: str = "") -> AddResult:
+        """Add files, folders, globs or ranges within the room left (history may be cut for them); saved."""
+        free = self.free_tokens(draft) if self.engine is not None else None
+        result = self.working_set.add(specs, free)
+        self._save_files()
+        return result
+
+    def drop_files(self, spec: str | None = None) -> list[str]:
+        """Drop all files (None), a path, a folder's files or a glob's; saved. Returns the specs dropped."""
+        dropped = self.working_set.drop(spec)
+        self._save_files()
+        return dropped
+
+    def free_tokens(self, draft: str = "") -> int:
+        """Tokens new files may take: the window less the reserve, the system prompt, the files and the draft.
+
+        Older history is not counted: it is cut to make room (never the files)."""
+        if self.engine is None:
+            raise RuntimeError("no engine loaded")
+        reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
+        return free_for_files(self._count, self.system, self.working_set.message(), draft, reserve)
+
+    def _save_files(self) -> None:
+        if self.conversation is not None:
+            self.store.save_working_set(self.conversation.id, self.working_set.specs())
 
     # what is sent
 
@@ -59,11 +111,22 @@ class ChatSession:
         if self.engine is None:
             raise RuntimeError("no engine loaded")
         history = [Message(m.role, m.content) for m in self.messages if m.content or m.role == "user"]
-        question = with_attachments(draft, self.attachments)
-        if question:
-            history.append(Message("user", question))
+        if draft:
+            history.append(Message("user", draft))
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
-        return fit_to_window(self.engine.count, self.system, history, reserve)
+        return fit_to_window(self._count, self.system, history, reserve, self.working_set.message(), self._cut)
+
+    def _count(self, messages: Sequence[Message]) -> ContextBudget:
+        """The engine's count, remembered for a few prompts: the meter asks again at every keystroke for
+        the same system prompt and files (an 8K prompt takes tens of ms with OpenCoder's tokenizer)."""
+        key = tuple(messages)
+        found = self._counted.get(key)
+        if found is None:
+            found = self.engine.count(messages)
+            if len(self._counted) >= 8:
+                self._counted = {}
+            self._counted[key] = found
+        return found
 
     def last(self, role: str) -> StoredMessage | None:
         return next((m for m in reversed(self.messages) if m.role == role), None)
@@ -71,12 +134,12 @@ class ChatSession:
     # changing the conversation
 
     def add_user(self, text: str) -> StoredMessage:
-        content = with_attachments(text, self.attachments)
+        """Save the question as typed (the working set travels separately, never pasted into it)."""
         if self.conversation is None:
             self.conversation = self.store.create_conversation(title_for(text), self.model)
-        message = self.store.add_message(self.conversation.id, "user", content)
+            self._save_files()
+        message = self.store.add_message(self.conversation.id, "user", text)
         self.messages.append(message)
-        self.attachments = []
         return message
 
     def truncate_from(self, message: StoredMessage) -> None:
@@ -113,12 +176,15 @@ class ChatSession:
         engine = self.engine
         if engine is None or self.conversation is None:
             raise RuntimeError("answer() needs an engine and a question")
-        messages = self.prompt().messages
+        prompt = self.prompt()
+        messages = prompt.messages
         row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
         parts: list[str] = []
         status = STOPPED  # an answer that ends without the engine's final stats was cut short
         try:
             deltas = engine.stream(messages, self.params)  # the engine's turn begins here
+            self._cut = prompt.dropped  # kept on the next turns while they fit: the cache stays valid
+            self.working_set.mark_answered()  # the files as this prompt holds them are what the model sees
             if self._stop.is_set():
                 engine.cancel()  # a stop that landed before the turn began
             last_save = time.monotonic()

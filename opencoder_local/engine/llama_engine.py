@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import codecs
 import os
-import ctypes
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import gguf
@@ -36,7 +34,7 @@ class ContextFullError(UserError):
         self.n_ctx = n_ctx
         super().__init__(
             f"the conversation takes {prompt_tokens:,} of the {n_ctx:,}-token context window, "
-            "leaving no room for an answer: start a new conversation or remove attachments"
+            "leaving no room for an answer: start a new conversation or drop files from the working set"
         )
 
 
@@ -73,8 +71,12 @@ def uses_exact_tokenizer(info: GGUFFile, requested: bool | None) -> bool:
 def load_vocab(model: str, exact_tokenizer: bool | None = None) -> tuple[VocabOnlyModel, GGUFFile]:
     """The vocabulary alone, for tokenizing without loading weights."""
     info = inspect_model(model)
+    return vocab_only(info, exact_tokenizer), info
+
+
+def vocab_only(info: GGUFFile, exact_tokenizer: bool | None = None) -> VocabOnlyModel:
     quiet_llama()
-    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer)), info
+    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer))
 
 
 def chat_template_for(info: GGUFFile) -> str | None:
@@ -103,16 +105,56 @@ def answer_budget(prompt_tokens: int, n_ctx: int, params: GenParams) -> int:
     return min(room, params.max_tokens) if params.max_tokens else room
 
 
+def prompt_text(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> str:
+    """The prompt as text, exactly as it is tokenized: the chat template applied, generation prompt included.
+
+    A model without a template (a base model) gets the messages' text, system prompt left out."""
+    if template is None:
+        return "".join(m.content for m in messages if m.role != "system")
+    return render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
+
+
 def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> list[int]:
     """Exactly the ids the model will see for this conversation (generation prompt included)."""
-    if template is None:
-        text = "".join(m.content for m in messages if m.role != "system")
-    else:
-        text = render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
-    ids = vocab.encode(text)
+    ids = vocab.encode(prompt_text(vocab, template, messages))
     if vocab.add_bos and (not ids or ids[0] != vocab.bos_id):
         ids.insert(0, vocab.bos_id)
     return ids
+
+
+class PromptFormat:
+    """A vocabulary, a chat template and a window: a chat's exact prompt text, ids and count.
+
+    Every engine formats through one; `load` reads a model's vocabulary alone (no weights)."""
+
+    def __init__(self, vocab: Vocab, template: str | None, n_ctx: int, owner: VocabOnlyModel | None = None):
+        self.vocab = vocab
+        self.template = template
+        self.n_ctx = n_ctx
+        self._owner = owner  # the vocabulary-only model to free on close(), if this format loaded it
+
+    @classmethod
+    def vocab_only(cls, info: GGUFFile, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
+        model = vocab_only(info, exact_tokenizer)
+        return cls(model.vocab, chat_template_for(info), context_window(info, n_ctx), model)
+
+    @classmethod
+    def load(cls, model: str, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
+        """Resolve and check a model, then read its vocabulary alone."""
+        return cls.vocab_only(inspect_model(model), exact_tokenizer, n_ctx)
+
+    def text(self, messages: Sequence[Message]) -> str:
+        return prompt_text(self.vocab, self.template, messages)
+
+    def ids(self, messages: Sequence[Message]) -> list[int]:
+        return build_prompt(self.vocab, self.template, messages)
+
+    def count(self, messages: Sequence[Message]) -> ContextBudget:
+        return ContextBudget(len(self.ids(messages)), self.n_ctx)
+
+    def close(self) -> None:
+        if self._owner is not None:
+            self._owner.close()
 
 
 class LlamaEngine:
@@ -152,6 +194,7 @@ class LlamaEngine:
         quiet_llama()
         self.vocab = Vocab(llama_cpp.llama_model_get_vocab(self._llm.model), info, exact)
         self.template = chat_template_for(info)
+        self.format = PromptFormat(self.vocab, self.template, self.n_ctx)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         # llama.cpp calls this once per graph node: worth it for a long prompt, not per token.
@@ -166,10 +209,10 @@ class LlamaEngine:
         return self.vocab.encode(text)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
-        return build_prompt(self.vocab, self.template, messages)
+        return self.format.ids(messages)
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
-        return ContextBudget(len(self.prompt_ids(messages)), self.n_ctx)
+        return self.format.count(messages)
 
     def cancel(self) -> None:
         """Stop the running turn within one token (or one compute step of prompt evaluation)."""

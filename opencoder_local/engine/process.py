@@ -19,18 +19,8 @@ import threading
 from dataclasses import asdict
 from typing import Iterator, Sequence
 
-from opencoder_local.engine.llama_engine import (
-    EngineOptions,
-    answer_budget,
-    build_prompt,
-    chat_template_for,
-    context_window,
-    inspect_model,
-    uses_exact_tokenizer,
-)
+from opencoder_local.engine.llama_engine import EngineOptions, PromptFormat, answer_budget, inspect_model
 from opencoder_local.engine.protocol import ContextBudget, Delta, EngineStoppedError, GenParams, Message, TurnStats
-from opencoder_local.engine.quiet import quiet_llama
-from opencoder_local.engine.vocab import VocabOnlyModel
 from opencoder_local.engine.wire import Channel
 from opencoder_local.errors import UserError
 
@@ -42,14 +32,13 @@ class ProcessEngine:
 
     def __init__(self, model: str, options: EngineOptions = EngineOptions()):
         info = inspect_model(model)
-        self.n_ctx = context_window(info, options.n_ctx)
+        self.format = PromptFormat.vocab_only(info, options.exact_tokenizer, options.n_ctx)
+        self.n_ctx = self.format.n_ctx
         self.model_name = info.path.stem
         self.quantization = info.file_type_name
         self.backend = "…"  # what llama.cpp found, once the model process says
-        self.template = chat_template_for(info)
-        quiet_llama()
-        self._vocab_model = VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, options.exact_tokenizer))
-        self.vocab = self._vocab_model.vocab
+        self.template = self.format.template
+        self.vocab = self.format.vocab
         self._ready = self._closed = False
         self._turn = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
@@ -99,10 +88,10 @@ class ProcessEngine:
         return self.template is not None
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
-        return build_prompt(self.vocab, self.template, messages)
+        return self.format.ids(messages)
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
-        return ContextBudget(len(self.prompt_ids(messages)), self.n_ctx)
+        return self.format.count(messages)
 
     def wait_ready(self) -> None:
         """Block until the model has loaded; its load error, or its death, is one UserError."""

@@ -209,6 +209,22 @@ class Store:
         with self._write() as db:
             db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (conversation_id, message_id))
 
+    # working sets
+
+    def working_set(self, conversation_id: int) -> list[str]:
+        """The specs of the files a conversation carries, in prompt order."""
+        rows = self._read("SELECT spec FROM working_set_files WHERE conversation_id = ? ORDER BY position",
+                          (conversation_id,))
+        return [row[0] for row in rows]
+
+    def save_working_set(self, conversation_id: int, specs: list[str]) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM working_set_files WHERE conversation_id = ?", (conversation_id,))
+            db.executemany(
+                "INSERT INTO working_set_files (conversation_id, position, spec) VALUES (?, ?, ?)",
+                [(conversation_id, position, storable(spec)) for position, spec in enumerate(specs)],
+            )
+
 
 _CONV = "id, title, model, created, updated"
 _MSG = "id, conversation_id, role, content, status"
@@ -250,6 +266,7 @@ def _check_tables(db: sqlite3.Connection) -> None:
     try:
         db.execute(f"SELECT {_CONV} FROM conversations LIMIT 0")
         db.execute(f"SELECT {_MSG} FROM messages LIMIT 0")
+        db.execute("SELECT conversation_id, position, spec FROM working_set_files LIMIT 0")
     except sqlite3.OperationalError as exc:
         raise _Damaged(str(exc)) from None
 

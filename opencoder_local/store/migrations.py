@@ -33,7 +33,19 @@ def _initial(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial]
+def _working_sets(db: sqlite3.Connection) -> None:
+    """Each conversation's working set: the files (with line ranges) it carries, in prompt order."""
+    db.execute(
+        """CREATE TABLE working_set_files (
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            spec TEXT NOT NULL,  -- a path relative to the project folder (or absolute), with :START-END for a range
+            PRIMARY KEY (conversation_id, position)
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _working_sets]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Callable
 
 from textual.app import App
@@ -11,7 +10,7 @@ from opencoder_local import locations
 from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import Engine, GenParams
 from opencoder_local.errors import UserError
-from opencoder_local.settings import ChatSettings
+from opencoder_local.settings import ChatSettings, engine_options, project_folder
 from opencoder_local.store import Store, StoreError
 from opencoder_local.tui.screens.chat import ChatScreen
 
@@ -20,11 +19,9 @@ EngineFactory = Callable[[ChatSettings], Engine]
 
 def load_real_engine(settings: ChatSettings) -> Engine:
     """The llama.cpp engine for these settings, loading in its own process (imported here: slow)."""
-    from opencoder_local.engine.llama_engine import EngineOptions
     from opencoder_local.engine.process import ProcessEngine
 
-    options = EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)
-    return ProcessEngine(settings.model, options)
+    return ProcessEngine(settings.model, engine_options(settings))
 
 
 class OpenCoderApp(App):
@@ -38,11 +35,6 @@ class OpenCoderApp(App):
         self.store: Store | None = None
 
     def on_mount(self) -> None:
-        # Python's cyclic GC, at its default thresholds, walks every Markdown block and style
-        # object several times a second while an answer streams: measured 60-100 ms frame gaps
-        # at the model's pace. Freezing what start-up built and collecting less often: < 45 ms.
-        gc.freeze()
-        gc.set_threshold(10_000, 50, 100)
         self._apply_theme()
         try:
             self.store = Store.open(locations.database_path(), self._store_notice)
@@ -52,7 +44,8 @@ class OpenCoderApp(App):
                         title="Conversations are not saved", severity="error", timeout=30, markup=False)
         params = GenParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens,
                            seed=self.settings.seed)
-        session = ChatSession(self.store, params, self.settings.system, self.settings.model)
+        session = ChatSession(self.store, params, self.settings.system, self.settings.model,
+                              project_folder(self.settings))
         self.push_screen(ChatScreen(session, self.settings, self.engine_factory))
 
     def _store_notice(self, text: str) -> None:

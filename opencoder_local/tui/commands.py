@@ -1,47 +1,176 @@
-"""Every chat action, once: the palette lists them all (keys are in the chat screen's BINDINGS)."""
+"""Every chat action and slash command, once: the palette, the input box and the help screen read
+these tables, and key hints come from the bindings themselves (a rebinding cannot leave a stale hint)."""
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 from functools import partial
+from pathlib import Path
+from typing import Iterable, NamedTuple
 
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
-# (title in the palette, what it does, action on the chat screen)
-CHAT_ACTIONS: list[tuple[str, str, str]] = [
-    ("Stop generating", "Stop the answer now, keeping what was written (Esc)", "stop"),
-    ("Regenerate answer", "Answer the last question again (Ctrl+R)", "regenerate"),
-    ("Edit last message", "Put your last question back in the input to change and resend (Ctrl+T)", "edit_last"),
-    ("New conversation", "Start a fresh conversation (Ctrl+N)", "new_chat"),
-    ("Clear conversation", "Remove every message of this conversation (Ctrl+L)", "clear"),
-    ("Toggle sidebar", "Show or hide the conversation list (Ctrl+B)", "toggle_sidebar"),
-    ("Search conversations", "Find conversations by title or text (Ctrl+F)", "search"),
-    ("Rename conversation", "Give this conversation a new title (F2)", "rename"),
-    ("Delete conversation", "Delete this conversation for good", "delete"),
-    ("Export conversation to Markdown", "Write this conversation to a .md file", "export"),
-    ("Copy last code block", "Copy the newest code block to the clipboard (Ctrl+O)", "copy_code"),
-    ("Copy a code block…", "Choose a code block of this conversation to copy", "copy_chosen_code"),
-    ("Save last code block to a file", "Write the newest code block to a file (Ctrl+S)", "save_code"),
-    ("Save a code block to a file…", "Choose a code block of this conversation to save", "save_chosen_code"),
-    ("Attach a file", "Add a text file to your next question", "attach"),
-    ("Remove attachments", "Drop the files attached to the next question", "clear_attachments"),
+from opencoder_local.errors import UserError
+
+
+class ChatAction(NamedTuple):
+    title: str  # in the palette and the help screen
+    help: str
+    action: str  # the chat screen's action
+
+
+CHAT_ACTIONS: list[ChatAction] = [
+    ChatAction("Stop generating", "Stop the answer now, keeping what was written", "stop"),
+    ChatAction("Regenerate answer", "Answer the last question again", "regenerate"),
+    ChatAction("Edit last message", "Put your last question back in the input to change and resend", "edit_last"),
+    ChatAction("New conversation", "Start a fresh conversation", "new_chat"),
+    ChatAction("Clear conversation", "Remove every message of this conversation", "clear"),
+    ChatAction("Toggle sidebar", "Show or hide the conversation list", "toggle_sidebar"),
+    ChatAction("Search conversations", "Find conversations by title or text", "search"),
+    ChatAction("Rename conversation", "Give this conversation a new title", "rename"),
+    ChatAction("Delete conversation", "Delete this conversation for good", "delete"),
+    ChatAction("Export conversation to Markdown", "Write this conversation to a .md file", "export"),
+    ChatAction("Copy last code block", "Copy the newest code block to the clipboard", "copy_code"),
+    ChatAction("Copy a code block…", "Choose a code block of this conversation to copy", "copy_chosen_code"),
+    ChatAction("Save last code block to a file", "Write the newest code block to a file", "save_code"),
+    ChatAction("Save a code block to a file…", "Choose a code block of this conversation to save", "save_chosen_code"),
+    ChatAction("Keys and commands", "Every key and slash command of the chat", "help"),
 ]
 
 
+class SlashCommand(NamedTuple):
+    name: str  # typed after the slash
+    args: str  # how its arguments are written ("[...]": optional)
+    help: str
+    handler: str  # the chat screen's method; it gets the words after the name
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name} {self.args}".strip()
+
+    @property
+    def needs_args(self) -> bool:
+        return bool(self.args) and not self.args.startswith("[")
+
+
+SLASH_COMMANDS: list[SlashCommand] = [
+    SlashCommand("add", "PATH…", "Keep files in the conversation: paths, globs (src/**/*.py), folders, "
+                 "line ranges (app.py:10-40)", "command_add"),
+    SlashCommand("drop", "[PATH|GLOB]", "Take files out of the conversation (all of them when bare)", "command_drop"),
+    SlashCommand("files", "", "List the files in the conversation with their tokens and state", "command_files"),
+    SlashCommand("help", "", "Every key and slash command of the chat", "command_help"),
+]
+ESCAPES = "Start a message with // or a space to send it as it is (// becomes /)."
+
+
+class Typed(NamedTuple):
+    """A slash command as typed; `command` is None for an unknown name."""
+
+    name: str
+    command: SlashCommand | None
+    words: list[str]
+
+
+def typed_command(text: str) -> Typed | None:
+    """The slash command in the input box, or None when the text is a message."""
+    if not text.startswith("/") or text.startswith("//"):
+        return None
+    name, rest = (text[1:].split(maxsplit=1) + ["", ""])[:2]
+    command = next((c for c in SLASH_COMMANDS if c.name == name), None)
+    if command is None:
+        return Typed(name, None, [])
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:  # an unclosed quote
+        raise UserError(f"/{name}: {exc}; quote paths with spaces as \"my file.py\"") from None
+    return Typed(name, command, words)
+
+
+def as_message(text: str) -> str:
+    """A message as sent: a leading // stands for / (a leading space is stripped with the rest)."""
+    return text[1:] if text.startswith("//") else text
+
+
+MENTION = re.compile(r"(?:^|(?<=\s))@(\S+)")
+LINE_RANGE = re.compile(r":\d+(?:-\d+)?$")
+
+
+def file_mentions(text: str, root: Path) -> list[str]:
+    """The `@path` (or `@path:START-END`) words of a message that name something under `root`.
+
+    Other @words stay plain text ("@property", "@here"); trailing punctuation is not part of a path."""
+    found: list[str] = []
+    for word in MENTION.findall(text):
+        for candidate in (word, word.rstrip(".,;:!?)]}'\"")):
+            if candidate and os.path.lexists(root / LINE_RANGE.sub("", candidate)):
+                found.append(candidate)
+                break
+    return list(dict.fromkeys(found))
+
+
+def unknown_command(name: str) -> str:
+    known = ", ".join(f"/{c.name}" for c in SLASH_COMMANDS)
+    return f"Unknown command /{name}. Known: {known}. {ESCAPES}"
+
+
+def key_label(binding: Binding) -> str:
+    """A key as a person reads it: "Ctrl+R", "F2", "Esc"."""
+    if binding.key_display:
+        return binding.key_display
+    names = {"escape": "Esc", "enter": "Enter", "tab": "Tab", "delete": "Del"}
+    return "+".join(names.get(part, part.upper() if len(part) == 1 else part.capitalize())
+                    for part in binding.key.split("+"))
+
+
+def key_hints(bindings: Iterable[BindingType]) -> dict[str, str]:
+    """Each action's first key, from the bindings themselves."""
+    hints: dict[str, str] = {}
+    for binding in Binding.make_bindings(bindings):
+        hints.setdefault(binding.action, key_label(binding))
+    return hints
+
+
+def key_table(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+    """(key, what it does) for each bound action, in binding order; the palette's title where it has one."""
+    titles = {action.action: action.title for action in CHAT_ACTIONS}
+    rows: dict[str, tuple[str, str]] = {}
+    for binding in Binding.make_bindings(bindings):
+        title = titles.get(binding.action, binding.description)
+        if title:  # Textual's own silent keys (Ctrl+C's "how to quit" hint) have none
+            rows.setdefault(binding.action, (key_label(binding), title))
+    return list(rows.values())
+
+
 class ChatCommands(Provider):
-    """All chat actions in Textual's command palette (Ctrl+P); typing also finds conversations to open."""
+    """All chat actions and slash commands in Textual's command palette (Ctrl+P); typing also finds
+    conversations to open."""
+
+    def _entries(self) -> list[tuple[str, str, object]]:
+        """(title, help, what selecting it does) for every action and command."""
+        keys = key_hints(self.screen.BINDINGS)
+        entries: list[tuple[str, str, object]] = []
+        for title, help_text, action in CHAT_ACTIONS:
+            key = keys.get(action)
+            entries.append((title, f"{help_text} ({key})" if key else help_text, partial(self._run, action)))
+        for command in SLASH_COMMANDS:
+            entries.append((command.usage, command.help, partial(self._command, command)))
+        return entries
 
     async def discover(self) -> Hits:
-        for title, help_text, action in CHAT_ACTIONS:
-            yield DiscoveryHit(title, partial(self._run, action), help=help_text)
+        for title, help_text, run in self._entries():
+            yield DiscoveryHit(Content(title), run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, action in CHAT_ACTIONS:
+        for title, help_text, run in self._entries():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self._run, action), help=help_text)
+                yield Hit(score, _highlight(matcher, title), run, text=title, help=help_text)
         session = getattr(self.screen, "session", None)
         for conversation in session.store.conversations() if session else []:
             text = f"Open: {conversation.title}"
@@ -52,6 +181,9 @@ class ChatCommands(Provider):
 
     async def _run(self, action: str) -> None:
         await self.screen.run_action(action)
+
+    async def _command(self, command: SlashCommand) -> None:
+        await self.screen.ask_command(command)
 
     async def _open(self, conversation_id: int) -> None:
         await self.screen.open_conversation(conversation_id)

@@ -1,10 +1,9 @@
-"""Conversation + attachments -> the messages sent, within the window; the session saves as it streams."""
+"""Conversation -> the messages sent, within the window; the session saves as it streams."""
 
 from __future__ import annotations
 
 import pytest
 
-from opencoder_local.context.attachments import AttachmentError, read_attachment, with_attachments
 from opencoder_local.context.code_blocks import code_blocks
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.window import fit_to_window
@@ -22,6 +21,7 @@ def test_everything_is_sent_when_it_fits():
     prompt = fit_to_window(words(100), "be brief", history, reserve=10)
     assert prompt.messages == [Message("system", "be brief"), *history]
     assert prompt.dropped == 0 and prompt.budget.prompt_tokens == 4 + 4 + 4
+    assert prompt.parts == {"system": 4 + 2, "files": 0, "history": 6, "reserve": 10}  # an empty question's frame is system
 
 
 def test_old_exchanges_are_dropped_whole_and_the_newest_question_is_kept():
@@ -30,24 +30,6 @@ def test_old_exchanges_are_dropped_whole_and_the_newest_question_is_kept():
     prompt = fit_to_window(words(40), "sys", history, reserve=10)
     assert prompt.messages == [Message("system", "sys"), *history[2:]]
     assert prompt.dropped == 2 and prompt.budget.prompt_tokens <= 30
-
-
-def test_attachments_text_binary_missing_and_too_large(tmp_path):
-    source = tmp_path / "a.py"
-    source.write_text("print(1)\n")
-    assert with_attachments("why?", [read_attachment(source)]) == "why?\n\nFile `a.py`:\n```py\nprint(1)\n```"
-    (tmp_path / "b.bin").write_bytes(b"\x00\x01")
-    with pytest.raises(AttachmentError, match="binary"):
-        read_attachment(tmp_path / "b.bin")
-    with pytest.raises(AttachmentError, match="no such file"):
-        read_attachment(tmp_path / "missing.py")
-    with pytest.raises(AttachmentError, match="not a regular file"):
-        read_attachment(tmp_path)
-    with pytest.raises(AttachmentError, match="limit"):
-        read_attachment(source, max_bytes=3)
-    (tmp_path / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(AttachmentError, match="UTF-8"):
-        read_attachment(tmp_path / "latin.txt")
 
 
 def test_code_blocks_are_found_as_a_renderer_finds_them():

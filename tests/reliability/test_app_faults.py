@@ -88,12 +88,10 @@ async def _replace_database_with_file(pilot) -> None:
     locations.database_path().write_text("notes a person saved here")
 
 
-async def _attach_binary_file(pilot) -> None:
+async def _add_binary_file(pilot) -> None:
     blob = locations.data_dir().parent / "image.png"
     blob.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    await pilot.app.screen.run_action("attach")
-    await pilot.pause()
-    pilot.app.screen.query_one("Input").value = str(blob)
+    pilot.app.screen.prompt_input.text = f"/add {blob}"
     await pilot.press("enter")
     await wait_for(pilot, lambda: "binary file" in notices(pilot.app))
 
@@ -124,7 +122,7 @@ FAULTS = [
           mid_session=_replace_database_with_directory),
     Fault("database replaced by another file mid-session", ("was replaced", "replaced-"),
           mid_session=_replace_database_with_file),
-    Fault("a binary attachment", ("binary file",), mid_session=_attach_binary_file),
+    Fault("a binary file added", ("binary file",), mid_session=_add_binary_file),
 ]
 
 

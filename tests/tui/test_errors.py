@@ -76,34 +76,32 @@ async def test_theme_from_settings(theme, applied):
             assert "Unknown theme 'no-such-theme'" in notices(app)
 
 
-async def test_attaching_a_binary_file_is_a_notice(tmp_path):
+async def test_adding_a_binary_file_is_a_notice(tmp_path):
     blob = tmp_path / "image.png"
     blob.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await app.screen.run_action("attach")
-        await pilot.pause()
-        app.screen.query_one("Input").value = str(blob)
+        app.screen.prompt_input.text = f"/add {blob}"
         await pilot.press("enter")
-        assert "binary file" in notices(app)
-        assert app.screen.session.attachments == []
+        await wait_for(pilot, lambda: "binary file" in notices(app))
+        assert app.screen.session.working_set.entries() == []
 
 
-async def test_an_attached_text_file_goes_with_the_next_question(tmp_path):
+async def test_an_added_text_file_goes_with_the_next_question(tmp_path):
     source = tmp_path / "util.py"
     source.write_text("def f():\n    return 1\n")
     engine = ScriptedEngine("seen")
     app = make_app(ChatSettings(), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await app.screen.run_action("attach")
-        await pilot.pause()
-        app.screen.query_one("Input").value = str(source)
+        app.screen.prompt_input.text = "/add util.py"
         await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.screen.files) == 1)
         await ask(pilot, "What does this do?")
         sent = engine.prompts[-1][-1].content
-        assert sent.startswith("What does this do?") and "File `util.py`:\n```py\ndef f():" in sent
+        assert sent.endswith("What does this do?") and "File `util.py`:\n```python\ndef f():" in sent
+        assert app.screen.session.messages[0].content == "What does this do?"  # saved as typed
 
 
 async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatch):

@@ -1,4 +1,4 @@
-"""Paths typed into the app (save, export, attach): a bad one is a notice, the app lives on,
+"""Paths typed into the app (save, export, /add): a bad one is a notice, the app lives on,
 and nothing but a regular file is ever replaced."""
 
 from __future__ import annotations
@@ -29,13 +29,18 @@ async def _answer_path(pilot, action: str, path: str) -> None:
     await pilot.pause(0.1)
 
 
-@pytest.mark.parametrize("action", ["save_code", "export", "attach"])
+@pytest.mark.parametrize("action", ["save_code", "export", "add"])
 async def test_a_path_with_an_unknown_user_is_a_notice_and_the_app_lives_on(action):
     app = make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "code please")
-        await _answer_path(pilot, action, "~nosuchuser/out.py")
+        if action == "add":
+            app.screen.prompt_input.text = "/add ~nosuchuser/out.py"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "nosuchuser" in notices(app))
+        else:
+            await _answer_path(pilot, action, "~nosuchuser/out.py")
         assert "nosuchuser" in notices(app)
         await ask(pilot, "still there?")
         assert len(app.screen.session.messages) == 4

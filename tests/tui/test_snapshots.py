@@ -12,6 +12,7 @@ from opencoder_local.errors import ModelFileError
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import STOPPED, Store
 from opencoder_local.tui.app import make_app
+from opencoder_local.tui.widgets.status_bar import meter
 
 from tui.helpers import ask, ready, wait_for
 from tui.scripted import ScriptedEngine
@@ -32,9 +33,10 @@ ANSWER = (
 
 async def counted(pilot) -> None:
     """Wait until the context meter shows the final count of the conversation."""
-    budget = pilot.app.screen.session.prompt().budget
-    expected = f"ctx {budget.prompt_tokens:,} / {budget.n_ctx:,}"
-    await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#context").render()) == expected)
+    screen = pilot.app.screen
+    prompt = screen.session.prompt(screen.prompt_input.text.strip())  # the meter counts the draft too
+    expected = meter(prompt.budget.n_ctx, prompt.parts, prompt.dropped)
+    await wait_for(pilot, lambda: str(screen.query_one("#context").render()) == expected)
 
 
 def still(pilot) -> None:
@@ -96,5 +98,33 @@ def test_command_palette_lists_the_chat_actions(snap_compare):
         await pilot.pause(0.3)
         await pilot.press(*"code")
         await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_files_in_the_conversation_and_the_path_dropdown(snap_compare, tmp_path):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.py").write_text("def main():\n    print('hello')\n")
+    (project / "src" / "util.py").write_text("def add(a, b):\n    return a + b\n")
+    (project / "notes.txt").write_text("".join(f"note {n}\n" for n in range(1, 11)))
+    app = make_app(ChatSettings(project=str(project)), lambda _s: ScriptedEngine(ANSWER))
+
+    async def run_before(pilot):
+        screen = pilot.app.screen
+        await ready(pilot)
+        screen.prompt_input.text = "/add src/*.py notes.txt:2-4"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.files) == 3)
+        await ask(pilot, "Write a Python function that checks if a number is prime.")
+        (project / "src" / "app.py").write_text("def main():\n    print('hello, world')\n")
+        (project / "src" / "util.py").unlink()
+        await wait_for(pilot, lambda: [e.state for e in screen.files] == ["current", "changed", "missing"])
+        await pilot.press(*"see @sr")
+        await wait_for(pilot, lambda: screen.query_one("#completions").display)
+        await counted(pilot)
+        pilot.app.clear_notifications()
+        still(pilot)
+        await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

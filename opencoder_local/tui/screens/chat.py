@@ -1,30 +1,40 @@
-"""The chat screen: the log, the question box, the conversation sidebar, the status bar."""
+"""The chat screen: the log, the files in the conversation, the question box, the sidebar, the status bar."""
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
+from opencoder_local.context.window import Prompt
+from opencoder_local.context.working_set import AddResult, FileEntry
 from opencoder_local.engine.protocol import Engine, EngineStoppedError
 from opencoder_local.errors import UserError
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import CUT_SHORT, STOPPED, StoredMessage
-from opencoder_local.tui.commands import ChatCommands
+from opencoder_local.tui.commands import ChatCommands, as_message, file_mentions, key_hints, typed_command, \
+    unknown_command
 from opencoder_local.tui.screens.chat_actions import ChatActions
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from opencoder_local.tui.widgets.file_chips import FileChips
+from opencoder_local.tui.widgets.path_completion import PathCompletions
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
 from opencoder_local.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from opencoder_local.context.watcher import WorkingSetWatcher
 
 RATE_INTERVAL_S = 0.5
 COUNT_DELAY_S = 0.15
@@ -49,6 +59,7 @@ class _RateMeter:
 class ChatScreen(ChatActions, Screen):
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
+        Binding("f1", "help", "Help"),
         Binding("escape", "stop", "Stop"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+t", "edit_last", "Edit last"),
@@ -61,6 +72,8 @@ class ChatScreen(ChatActions, Screen):
         Binding("f2", "rename", "Rename", show=False),
     ]
 
+    files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
+
     class EngineLoaded(Message):
         def __init__(self, engine: Engine):
             super().__init__()
@@ -70,6 +83,28 @@ class ChatScreen(ChatActions, Screen):
         def __init__(self, error: str):
             super().__init__()
             self.error = error
+
+    class Counted(Message):
+        """A fresh count of the prompt as it would be sent; `seq` orders the counts as they were asked for."""
+
+        def __init__(self, prompt: Prompt, seq: int):
+            super().__init__()
+            self.prompt = prompt
+            self.seq = seq
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ChatScreen.Counted) and message.seq <= self.seq
+
+    class FilesAdded(Message):
+        """`/add` or the @paths of a message were read; `then_send` is that message."""
+
+        def __init__(self, result: AddResult, then_send: str | None):
+            super().__init__()
+            self.result = result
+            self.then_send = then_send
+
+    class FilesRead(Message):
+        """Files of the working set changed on disk and were read again (on the watcher's thread)."""
 
     def __init__(self, session: ChatSession, settings: ChatSettings, engine_factory: Callable[[ChatSettings], Engine]):
         super().__init__()
@@ -84,13 +119,20 @@ class ChatScreen(ChatActions, Screen):
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
         self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
+        self._shown_seq = 0  # the newest count shown
+        self._disk_watcher: WorkingSetWatcher | None = None  # one for the screen, from the first file on
 
     def compose(self) -> ComposeResult:
+        newline = key_hints(PromptInput.BINDINGS)["newline"]
         with Horizontal(id="body"):
             yield Sidebar(id="sidebar")
             with Vertical(id="main"):
                 yield ChatLog(id="log")
-                yield PromptInput(id="prompt", placeholder="Ask about code…  (Enter sends, Ctrl+J newline)")
+                yield FileChips(id="files")
+                completions = PathCompletions(id="completions")
+                yield completions
+                yield PromptInput(completions, self.session.working_set.completions, id="prompt",
+                                  placeholder=f"Ask about code…  (Enter sends, {newline} newline, @ adds a file, /help)")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -102,6 +144,7 @@ class ChatScreen(ChatActions, Screen):
             if last is not None:
                 self.session.open(last.id)
                 await self.log_view.show(self.session.messages)
+        self.sync_files()
         self.refresh_sidebar()
 
     async def _dispatch_message(self, message: Message) -> None:
@@ -115,9 +158,11 @@ class ChatScreen(ChatActions, Screen):
 
     def on_unmount(self) -> None:
         # However the app ends (its own unmount may find the screens already gone), the answer
-        # stops and the model process ends at once.
+        # stops, the model process ends at once, and the files are no longer watched.
         self.session.stop()
         self.close_engines()
+        if self._disk_watcher is not None:
+            self._disk_watcher.stop()
 
     @property
     def status(self) -> StatusBar:
@@ -165,6 +210,7 @@ class ChatScreen(ChatActions, Screen):
         self.loading = False
         self._loading_engine = None
         self.session.engine = engine
+        self.sync_files()  # counted with the model's own vocabulary from now on
         self.status.set_model(engine.model_name, engine.quantization, engine.backend)
         if not engine.chat_mode:
             self.notify("This model has no chat template: it continues your text instead of answering it.",
@@ -204,12 +250,34 @@ class ChatScreen(ChatActions, Screen):
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
-        text = event.text.strip()
-        if not text:
+        """A slash command runs; a message is sent, after the files its @paths name are added."""
+        try:
+            typed = typed_command(event.text)
+        except UserError as exc:
+            self.notify(str(exc), title="Not run", severity="error", timeout=15, markup=False)
             return
+        if typed is not None:
+            if typed.command is None:
+                self.notify(unknown_command(typed.name), title="Unknown command", severity="warning",
+                            timeout=15, markup=False)
+                return
+            self.prompt_input.clear()
+            await self.run_command(typed.command, typed.words)
+            return
+        text = as_message(event.text).strip()
+        held = {entry.spec for entry in self.files}
+        mentioned = [spec for spec in file_mentions(text, self.session.working_set.root) if spec not in held]
+        if mentioned and not self.generating:
+            self.prompt_input.clear()  # on its way: back in the box if a file is refused
+            self.add_files(mentioned, then_send=text)
+        elif text and await self.send_question(text):
+            self.prompt_input.clear()
+
+    async def send_question(self, text: str) -> bool:
+        """Save the question, show it, and start the answer; False (with a notice) if it cannot be sent."""
         if self.generating:
             self.notify("Still answering: press Esc to stop, then Enter to send.", severity="warning")
-            return
+            return False
         if self.editing is not None:
             await self.log_view.remove_from(self.editing.id)
             self.session.truncate_from(self.editing)
@@ -218,13 +286,13 @@ class ChatScreen(ChatActions, Screen):
             message = self.session.add_user(text)
         except UserError as exc:
             self.notify(str(exc), title="Not sent", severity="error", timeout=15, markup=False)
-            return
-        self.prompt_input.clear()
+            return False
         await self.log_view.add(UserMessage(message.content, message.id))
         self.log_view.follow()
         if len(self.session.messages) == 1:
             self.refresh_sidebar()
         await self.start_answer()
+        return True
 
     async def start_answer(self) -> None:
         if self.session.engine is None:
@@ -234,6 +302,7 @@ class ChatScreen(ChatActions, Screen):
                 self._load_engine()  # after a failed load or a stopped model process: try again
             return
         self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
+        self.query_one(PathCompletions).close()
         view = await self.log_view.add(AssistantMessage())
         view.start_stream()
         self.generating = True
@@ -273,6 +342,7 @@ class ChatScreen(ChatActions, Screen):
             last = self.log_view.last_answer()
             if last is not None and not last.content:
                 await last.remove()
+        self.sync_files()  # what the answer was given is "current" now
         self.schedule_count()
 
     def _engine_stopped(self, error: str) -> None:
@@ -296,28 +366,80 @@ class ChatScreen(ChatActions, Screen):
     def _count_now(self) -> None:
         if self.session.engine is not None:
             self._count_seq += 1
-            self._count(self.prompt_input.text.strip(), self.status, self._count_seq)
+            self._count(self.prompt_input.text.strip(), self._count_seq)
 
     @work(thread=True, exclusive=True, group="count")
-    def _count(self, draft: str, status: StatusBar, seq: int) -> None:
+    def _count(self, draft: str, seq: int) -> None:
         try:
             prompt = self.session.prompt(draft)
         except Exception:  # the meter is advisory; a failed count must not disturb typing
             return
-        status.post_message(StatusBar.Context(prompt.budget, prompt.dropped, len(self.session.attachments), seq))
+        self.post_message(self.Counted(prompt, seq))
 
-    # conversations
+    async def on_chat_screen_counted(self, message: Counted) -> None:
+        if message.seq < self._shown_seq:
+            return  # a slow count of an older draft
+        self._shown_seq = message.seq
+        prompt = message.prompt
+        self.status.show_context(prompt.budget.n_ctx, prompt.parts, prompt.dropped)
+        await self.log_view.mark_dropped(prompt.dropped)
 
-    def refresh_sidebar(self) -> None:
-        """List the conversations; if they cannot be read, say so and let the caller go on (send, say)."""
-        sidebar = self.query_one(Sidebar)
-        current = self.session.conversation.id if self.session.conversation else None
-        try:
-            found = self.session.store.conversations(sidebar.query_text)
-        except UserError as exc:
-            self.notify(str(exc), title="Conversations could not be read", severity="error", timeout=15, markup=False)
+    # the files in the conversation
+
+    def sync_files(self) -> None:
+        """Show the working set as it is now (after an add, a drop, a re-read, a new conversation)."""
+        self.files = tuple(self.session.working_set.entries())
+
+    def watch_files(self, before: tuple[FileEntry, ...], files: tuple[FileEntry, ...]) -> None:
+        self.query_one(FileChips).show(files)
+        if {entry.spec for entry in before} != {entry.spec for entry in files}:
+            self._watch_disk()  # other files (an edit changes only their text: the same folders stay watched)
+        self.schedule_count()
+
+    def _watch_disk(self) -> None:
+        """Point the one watcher at the working set's files (started with the first file)."""
+        paths = self.session.working_set.watched_paths()
+        if self._disk_watcher is None:
+            if not paths:
+                return
+            from opencoder_local.context.watcher import WorkingSetWatcher  # watchdog loads with the first file
+
+            self._disk_watcher = WorkingSetWatcher(self._reread)
+        self._disk_watcher.watch(paths)
+
+    def _reread(self, paths: set[Path]) -> None:
+        """On the watcher's thread (debounced there): read the changed files, then show them."""
+        if self.session.working_set.refresh(paths):
+            self.post_message(self.FilesRead())
+
+    @work(thread=True, group="add")
+    def add_files(self, specs: list[str], then_send: str | None = None) -> None:
+        """Add files, globs, folders, ranges within the window's room, in a worker (a folder of
+        thousands never freezes the screen); `then_send` is the message that named them."""
+        self.post_message(self.FilesAdded(self.session.add_files(specs, then_send or ""), then_send))
+
+    async def on_chat_screen_files_added(self, message: FilesAdded) -> None:
+        result = message.result
+        for spec, reason in result.refused:
+            self.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=20, markup=False)
+        for notice in result.notices:
+            self.notify(notice, title="Files", severity="warning", timeout=15, markup=False)
+        if result.added and message.then_send is None:
+            tokens = sum(entry.tokens for entry in result.added)
+            count = len(result.added)
+            self.notify(f"Added {count:,} file{'s' if count != 1 else ''} ({tokens:,} tokens).", markup=False)
+        self.sync_files()
+        if message.then_send is None:
             return
-        sidebar.show(found, current)
+        if result.refused:
+            self.notify("Not sent: fix or remove the @path, then press Enter.", severity="warning", timeout=15)
+        if (result.refused or not await self.send_question(message.then_send)) and not self.prompt_input.text:
+            self.prompt_input.text = message.then_send  # back in the box, to fix and send again
+
+    def on_chat_screen_files_read(self) -> None:
+        self.sync_files()
+
+    # the conversation list (what opening one does is in ChatActions)
 
     @on(Sidebar.Search)
     def _search_changed(self) -> None:
@@ -326,18 +448,6 @@ class ChatScreen(ChatActions, Screen):
     @on(Sidebar.Selected)
     async def _switch(self, event: Sidebar.Selected) -> None:
         await self.open_conversation(event.conversation_id)
-
-    async def open_conversation(self, conversation_id: int) -> None:
-        if self.generating:
-            self.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
-            return
-        if conversation_id != self.queued_for:
-            self.forget_queued()
-        if self.session.open(conversation_id):
-            self.editing = None
-            await self.log_view.show(self.session.messages)
-            self.prompt_input.focus()
-            self.schedule_count()
 
     @on(Sidebar.DeleteRequested)
     def _delete_from_sidebar(self, event: Sidebar.DeleteRequested) -> None:

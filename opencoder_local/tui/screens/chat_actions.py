@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opencoder_local.context.attachments import read_attachment
+from textual.binding import Binding
+
 from opencoder_local.context.code_blocks import CodeBlock, code_blocks
 from opencoder_local.errors import UserError
 from opencoder_local.files import check_replaceable, user_path, write_atomic
 from opencoder_local.store.export import conversation_markdown
 from opencoder_local.tui.clipboard import copy_text
+from opencoder_local.tui.commands import SLASH_COMMANDS, SlashCommand, key_table, typed_command
 from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.code_picker import CodePickerScreen
 from opencoder_local.tui.screens.confirm import ConfirmScreen
+from opencoder_local.tui.screens.help import HelpScreen
+from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
+
+FILES_LISTED = 30  # /files lists this many, then says how many more
 
 if TYPE_CHECKING:
     from opencoder_local.tui.screens.chat import ChatScreen
 
 
 class ChatActions:
-    """Mixed into ChatScreen; every action here is listed in tui.commands.CHAT_ACTIONS."""
+    """Mixed into ChatScreen; every action here is listed in tui.commands.CHAT_ACTIONS, every
+    command_* method in tui.commands.SLASH_COMMANDS."""
 
     # generation
 
@@ -68,6 +76,7 @@ class ChatActions:
         self.session.new()
         self.editing = None
         await self.log_view.show([])
+        self.sync_files()
         self.refresh_sidebar()
         self.prompt_input.focus()
         self.schedule_count()
@@ -129,6 +138,7 @@ class ChatActions:
             if self.session.conversation and self.session.conversation.id == conversation_id:
                 self.session.new()
                 await self.log_view.show([])
+                self.sync_files()
             self.refresh_sidebar()
             self.notify(f"Deleted “{conversation.title}”.", markup=False)
 
@@ -223,27 +233,91 @@ class ChatActions:
         else:
             write()
 
-    # attachments
+    # slash commands (the table is tui.commands.SLASH_COMMANDS)
 
-    def action_attach(self: "ChatScreen") -> None:
-        def attach(path: str | None) -> None:
-            if not path:
-                return
+    async def run_command(self: "ChatScreen", command: SlashCommand, words: list[str]) -> None:
+        done = getattr(self, command.handler)(words)
+        if inspect.isawaitable(done):
+            await done
+
+    async def ask_command(self: "ChatScreen", command: SlashCommand) -> None:
+        """From the palette: ask for the command's arguments first, if it takes any."""
+        if not command.args:
+            await self.run_command(command, [])
+            return
+
+        async def answered(text: str | None) -> None:
             try:
-                attachment = read_attachment(path)
+                typed = typed_command(f"/{command.name} {text}") if text else None
             except UserError as exc:
-                self.notify(str(exc), title="Not attached", severity="error", timeout=15, markup=False)
+                self.notify(str(exc), title="Not run", severity="error", timeout=15, markup=False)
                 return
-            self.session.attachments.append(attachment)
-            self.notify(f"Attached {attachment.name}: it goes with your next question.", markup=False)
+            if typed is not None:
+                await self.run_command(command, typed.words)
+
+        self.app.push_screen(AskScreen(command.help, placeholder=command.usage), answered)
+
+    def command_add(self: "ChatScreen", words: list[str]) -> None:
+        if not words:
+            self.notify("Name what to add: /add PATH… (files, globs, folders, path:START-END).", severity="warning")
+            return
+        self.add_files(words)
+
+    def command_drop(self: "ChatScreen", words: list[str]) -> None:
+        dropped = [spec for word in (words or [None]) for spec in self.session.drop_files(word)]
+        self.sync_files()
+        if dropped:
+            shown = ", ".join(dropped[:10]) + (f" and {len(dropped) - 10:,} more" if len(dropped) > 10 else "")
+            self.notify(f"Dropped {shown}.", markup=False)
+        else:
+            self.notify(f"No file in the conversation matches {' '.join(words)}." if words
+                        else "There are no files in the conversation.", markup=False)
+
+    def command_files(self: "ChatScreen", _words: list[str]) -> None:
+        if not self.files:
+            self.notify("No files in the conversation yet: /add PATH… or @path in a message adds them.")
+            return
+        lines = [f"{entry.spec}  {entry.tokens:,} tokens  {entry.state}" + (f"  ({entry.warning})" if entry.warning else "")
+                 for entry in self.files[:FILES_LISTED]]
+        if len(self.files) > FILES_LISTED:
+            lines.append(f"… and {len(self.files) - FILES_LISTED:,} more")
+        total = self.session.working_set.total_tokens()
+        self.notify("\n".join(lines), title=f"{len(self.files):,} files, {total:,} tokens", timeout=20, markup=False)
+
+    def command_help(self: "ChatScreen", _words: list[str]) -> None:
+        self.action_help()
+
+    def action_help(self: "ChatScreen") -> None:
+        app = self.app
+        palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
+        keys = key_table([*self.BINDINGS, *PromptInput.BINDINGS, palette, *app.BINDINGS])
+        app.push_screen(HelpScreen(SLASH_COMMANDS, keys))
+
+    # conversations
+
+    def refresh_sidebar(self: "ChatScreen") -> None:
+        """List the conversations; if they cannot be read, say so and let the caller go on (send, say)."""
+        sidebar = self.query_one(Sidebar)
+        current = self.session.conversation.id if self.session.conversation else None
+        try:
+            found = self.session.store.conversations(sidebar.query_text)
+        except UserError as exc:
+            self.notify(str(exc), title="Conversations could not be read", severity="error", timeout=15, markup=False)
+            return
+        sidebar.show(found, current)
+
+    async def open_conversation(self: "ChatScreen", conversation_id: int) -> None:
+        if self.generating:
+            self.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
+            return
+        if conversation_id != self.queued_for:
+            self.forget_queued()
+        if self.session.open(conversation_id):
+            self.editing = None
+            await self.log_view.show(self.session.messages)
+            self.sync_files()
+            self.prompt_input.focus()
             self.schedule_count()
-
-        self.app.push_screen(AskScreen("Attach a text file to your next question", placeholder="path/to/file.py"), attach)
-
-    def action_clear_attachments(self: "ChatScreen") -> None:
-        self.session.attachments.clear()
-        self.notify("Attachments removed.")
-        self.schedule_count()
 
     def _idle(self: "ChatScreen", doing: str) -> bool:
         if self.generating:

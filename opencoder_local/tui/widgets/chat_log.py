@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Label, Markdown
+from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
@@ -134,9 +134,34 @@ class ChatLog(VerticalScroll):
                 await self.remove_children(views[index + 1 if keep else index:])
                 return
 
+    async def mark_dropped(self, count: int) -> None:
+        """Say where the history the model is given begins: after the oldest `count` messages."""
+        views = list(self.query_children(MessageView))
+        markers = self.query_children(DroppedMarker)
+        if not count or not views:
+            for marker in markers:
+                marker.display = False
+            return
+        text = f"↑ {count} older message{'s' if count != 1 else ''} not sent: the window is full"
+        place = {"before": views[count]} if count < len(views) else {"after": views[-1]}
+        if markers:
+            marker = markers.first()
+            marker.update(text)
+            marker.display = True
+            self.move_child(marker, **place)
+        else:
+            await self.mount(DroppedMarker(text), **place)
+
     def last_answer(self) -> AssistantMessage | None:
         answers = list(self.query_children(AssistantMessage))
         return answers[-1] if answers else None
+
+
+class DroppedMarker(Static):
+    """Where the history sent to the model begins (older messages do not fit the window)."""
+
+    def __init__(self, text: str):
+        super().__init__(text, markup=False)
 
 
 def _view_for(message: StoredMessage) -> MessageView:

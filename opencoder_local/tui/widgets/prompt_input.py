@@ -1,13 +1,22 @@
-"""The multi-line question box: Enter sends; Ctrl+J (or Alt+Enter) inserts a newline."""
+"""The multi-line question box: Enter sends; Ctrl+J (or Alt+Enter) inserts a newline; `@path` completes."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from typing import Callable
 
-from textual import events
+from textual import events, on, work
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import Location
+
+from opencoder_local.tui.widgets.path_completion import PathCompletions
+
+AT_WORD = re.compile(r"(?:^|(?<=\s))@([^\s@]*)$")  # an @word ending at the cursor
+COMPLETIONS = 8  # paths the dropdown offers
+Completer = Callable[[str, int], list[str]]  # (the @word, how many) -> paths, best first; may be slow
 
 
 class PromptInput(TextArea):
@@ -21,10 +30,74 @@ class PromptInput(TextArea):
             self.prompt = prompt
             self.text = text
 
-    def __init__(self, **kwargs):
+    class Completed(Message, bubble=False):
+        def __init__(self, word: str, matches: list[str]):
+            super().__init__()
+            self.word = word
+            self.matches = matches
+
+    def __init__(self, completions: PathCompletions | None = None, completer: Completer | None = None, **kwargs):
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.completions = completions
+        self.completer = completer
+
+    def at_word(self) -> tuple[Location, str] | None:
+        """The `@word` the cursor is at the end of, and where its @ is; None when there is none."""
+        if self.selection.start != self.selection.end:
+            return None
+        row, column = self.cursor_location
+        found = AT_WORD.search(self.document.get_line(row)[:column])
+        return ((row, found.start()), found.group(1)) if found else None
+
+    def accept_completion(self, path: str) -> None:
+        """Put `@path ` in place of the @word at the cursor."""
+        word = self.at_word()
+        if word is not None:
+            self.replace(f"@{path} ", word[0], self.cursor_location, maintain_selection_offset=False)
+        if self.completions is not None:
+            self.completions.close()
+
+    @on(TextArea.Changed)
+    @on(TextArea.SelectionChanged)
+    def _complete(self) -> None:
+        """Offer paths for the @word at the cursor, found in a worker (a big project takes a while)."""
+        if self.completions is None or self.completer is None:
+            return
+        word = self.at_word()
+        if word is None:
+            self.completions.close()
+        elif word[1] != self.completions.word:
+            self._find_completions(word[1])
+
+    @work(thread=True, exclusive=True, group="complete")
+    def _find_completions(self, word: str) -> None:
+        self.post_message(self.Completed(word, self.completer(word, COMPLETIONS)))
+
+    def on_prompt_input_completed(self, message: Completed) -> None:
+        word = self.at_word()
+        if self.completions is not None and word is not None and word[1] == message.word:  # still that word
+            self.completions.show(message.word, message.matches)
+
+    def _completion_key(self, key: str) -> bool:
+        """While the dropdown is open, Tab or Enter accepts, Up and Down choose, Esc closes it."""
+        dropdown = self.completions
+        if dropdown is None or not dropdown.is_open:
+            return False
+        if key in ("tab", "enter") and (path := dropdown.chosen()):
+            self.accept_completion(path)
+        elif key in ("up", "down"):
+            dropdown.move(-1 if key == "up" else 1)
+        elif key == "escape":
+            dropdown.close()
+        else:
+            return False
+        return True
 
     async def _on_key(self, event: events.Key) -> None:
+        if self._completion_key(event.key):
+            event.stop()
+            event.prevent_default()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()

@@ -1,4 +1,4 @@
-"""Model, backend, the exact context meter, live tokens/s, and what the app is doing."""
+"""Model, backend, the exact context meter broken down, live tokens/s, and what the app is doing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Label
-
-from opencoder_local.engine.protocol import ContextBudget
 
 
 class StatusBar(Horizontal):
@@ -20,25 +18,6 @@ class StatusBar(Horizontal):
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, StatusBar.Rate)
-
-    class Context(Message, bubble=False):
-        """A fresh count of the prompt as it would be sent, from the counting thread.
-
-        `seq` numbers the counts in the order they were asked for: an older one never replaces a newer."""
-
-        def __init__(self, budget: ContextBudget, dropped: int, attachments: int, seq: int):
-            super().__init__()
-            self.budget = budget
-            self.dropped = dropped
-            self.attachments = attachments
-            self.seq = seq
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, StatusBar.Context) and message.seq <= self.seq
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._context_seq = 0  # the newest count shown
 
     def compose(self) -> ComposeResult:
         for name in ("state", "model", "backend", "context", "rate"):
@@ -58,16 +37,15 @@ class StatusBar(Horizontal):
         # A fixed-width label (app.tcss): updating it once a frame needs no layout of the screen.
         self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "", layout=False)
 
-    def on_status_bar_context(self, message: Context) -> None:
-        if message.seq < self._context_seq:
-            return  # a slow count of an older draft
-        self._context_seq = message.seq
-        budget = message.budget
-        text = f"ctx {budget.prompt_tokens:,} / {budget.n_ctx:,}"
-        if message.dropped:
-            text += f" ({message.dropped} old msgs not sent)"
-        if message.attachments:
-            text += f" +{message.attachments} file{'s' if message.attachments > 1 else ''}"
+    def show_context(self, n_ctx: int, parts: dict[str, int], dropped: int) -> None:
+        """The window broken down: what the prompt takes (system, files, history) and the answer's room."""
         label = self.query_one("#context", Label)
-        label.update(text)
-        label.set_class(budget.prompt_tokens >= budget.n_ctx * 0.9, "-full")
+        label.update(meter(n_ctx, parts, dropped))
+        label.set_class(sum(parts.values()) >= n_ctx * 0.9 or dropped > 0, "-full")
+
+
+def meter(n_ctx: int, parts: dict[str, int], dropped: int) -> str:
+    prompt = parts["system"] + parts["files"] + parts["history"]
+    text = (f"ctx {prompt:,} / {n_ctx:,}: sys {parts['system']:,} · files {parts['files']:,}"
+            f" · hist {parts['history']:,} · answer {parts['reserve']:,}")
+    return text + f" · {dropped} old msg{'s' if dropped != 1 else ''} dropped" if dropped else text

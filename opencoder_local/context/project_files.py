@@ -1,0 +1,179 @@
+"""Which files of a project a folder or a glob means, as git would list them.
+
+Inside a git work tree `git ls-files --cached --others --exclude-standard` answers (every
+.gitignore, .git/info/exclude and the global excludes); elsewhere the folder is walked and each
+.gitignore on the way is applied with `pathspec`. Either way hidden files and folders,
+node_modules, virtualenvs and the like are left out. Listings are lazy, so a caller can stop
+after the first few thousand files of a huge tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+SKIPPED_FOLDERS = frozenset({"node_modules", "bower_components", "__pycache__", "site-packages", "venv"})
+GLOB_CHARS = frozenset("*?[")
+GIT_SECONDS = 10.0
+
+
+def is_glob(text: str) -> bool:
+    return any(char in GLOB_CHARS for char in text)
+
+
+def glob_base(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard ("src/**/*.py" -> "src"; "*.py" -> "")."""
+    fixed = []
+    for part in pattern.split("/"):
+        if is_glob(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed)
+
+
+def glob_matcher(pattern: str):
+    """A predicate on root-relative POSIX paths for a shell-style glob (`**` spans folders)."""
+    import pathspec
+
+    spec = pathspec.PathSpec.from_lines("gitignore", ["/" + pattern.lstrip("/")])
+    return spec.match_file
+
+
+def skipped_part(name: str) -> bool:
+    return name.startswith(".") or name in SKIPPED_FOLDERS
+
+
+def list_files(folder: Path) -> Iterator[str]:
+    """Files under `folder` a project means (POSIX paths relative to it), .gitignore honoured."""
+    listed = _git_files(folder)
+    if listed is None:
+        yield from _walk(folder)
+        return
+    venvs: dict[str, bool] = {}
+    for path in listed:
+        parts = path.split("/")
+        if any(skipped_part(part) for part in parts):
+            continue
+        if any(_is_venv(folder, "/".join(parts[:i]), venvs) for i in range(1, len(parts))):
+            continue
+        yield path
+
+
+def _is_venv(folder: Path, relative: str, seen: dict[str, bool]) -> bool:
+    if relative not in seen:
+        seen[relative] = (folder / relative / "pyvenv.cfg").is_file()
+    return seen[relative]
+
+
+def _git_files(folder: Path) -> Iterator[str] | None:
+    """git's own listing of the work tree under `folder`, or None outside a repository (or without git)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(
+            [git, "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True, timeout=GIT_SECONDS, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    # Tracked files come first, then untracked ones; a file in conflict once per stage: one sorted list.
+    return iter(sorted({os.fsdecode(raw) for raw in done.stdout.split(b"\0") if raw}))
+
+
+def _ignore_specs(folder: Path) -> list[tuple[Path, object]]:
+    """The .gitignore files of `folder` and its ancestors up to the file system's root."""
+    found = []
+    for parent in reversed([folder, *folder.parents]):
+        spec = _load_ignore(parent)
+        if spec is not None:
+            found.append((parent, spec))
+    return found
+
+
+def _load_ignore(folder: Path):
+    import pathspec
+
+    try:
+        lines = (folder / ".gitignore").read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, object]]) -> bool:
+    """git's rule: the deepest .gitignore with a matching pattern decides, its last match wins."""
+    verdict = None
+    for base, spec in specs:
+        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        result = spec.check_file(relative).include
+        if result is not None:
+            verdict = result
+    return bool(verdict)
+
+
+def _walk(folder: Path) -> Iterator[str]:
+    """Depth-first, names sorted, ignored folders never entered."""
+    stack = [(folder, _ignore_specs(folder))]
+    while stack:
+        current, specs = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if skipped_part(entry.name):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if _ignored(path, is_dir, specs):
+                continue
+            if is_dir:
+                if not (path / "pyvenv.cfg").is_file():
+                    own = _load_ignore(path)
+                    subfolders.append((path, specs + [(path, own)] if own is not None else specs))
+            else:
+                yield path.relative_to(folder).as_posix()
+        stack.extend(reversed(subfolders))
+
+
+def fuzzy_rank(query: str, paths: list[str], limit: int) -> list[str]:
+    """Paths containing the query's characters in order, best first: in the file name, together, short."""
+    wanted = query.lower()
+    scored = []
+    for path in paths:
+        score = _fuzzy_score(wanted, path.lower())
+        if score is not None:
+            scored.append((score, len(path), path))
+    scored.sort()
+    return [path for _score, _length, path in scored[:limit]]
+
+
+def _fuzzy_score(query: str, path: str) -> int | None:
+    """Lower is better; None when the query is not a subsequence of the path."""
+    if not query:
+        return 0
+    if path.startswith(query):
+        return -3_000
+    name_start = path.rfind("/") + 1
+    if path.find(query, name_start) >= 0:
+        return -2_000
+    if query in path:
+        return -1_000
+    score, position = 0, -1
+    for char in query:
+        found = path.find(char, position + 1)
+        if found < 0:
+            return None
+        score += found - position - 1  # gaps cost
+        position = found
+    return score
