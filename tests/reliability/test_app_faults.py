@@ -57,8 +57,12 @@ def _a_directory(path: Path) -> None:
 
 def _from_a_newer_version(path: Path) -> None:
     filled_store(path, conversations=2)
-    with sqlite3.connect(path) as db:
+    db = sqlite3.connect(path)
+    try:  # closed here, not whenever the collector gets to it: its close checkpoints the WAL into the file
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        db.commit()
+    finally:
+        db.close()
 
 
 async def _nothing(pilot) -> None:
