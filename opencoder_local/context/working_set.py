@@ -197,9 +197,9 @@ class WorkingSet:
         refused: list[tuple[str, str]] = []
         notices: list[str] = []
         for spec in specs:
+            found = None
             try:
                 found = self._find(spec)
-                notices.extend(found.notices)
                 with self._lock:
                     found.files = [(file, lines) for file, lines in found.files
                                    if (os.path.realpath(file), lines) not in self._slots]
@@ -208,8 +208,10 @@ class WorkingSet:
                     continue
                 slots = self._load(spec, found, free, keep_missing, notices)
             except Refused as exc:
-                refused.append((spec, str(exc)))
+                capped = "".join(f" (of {note}, the first {MAX_FILES:,})" for note in (found.notices if found else []))
+                refused.append((spec, f"{exc}{capped}"))
                 continue
+            notices.extend(f"{spec}: {note}, added the first {MAX_FILES:,}" for note in found.notices)
             with self._lock:
                 for slot in slots:
                     key = (str(slot.real), slot.entry.lines)
@@ -262,7 +264,7 @@ class WorkingSet:
         notices = []
         if len(files) > MAX_FILES:
             many = f"more than {MAX_SCANNED:,}" if len(files) > MAX_SCANNED else f"{len(files):,}"
-            notices.append(f"{spec}: {many} files, added the first {MAX_FILES:,}")
+            notices.append(f"{many} files")  # said when the spec is added or refused
             files = files[:MAX_FILES]
         return _Found([(file, None) for file in files], True, notices)
 

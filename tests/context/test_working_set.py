@@ -121,6 +121,17 @@ def test_a_folder_of_thousands_of_files_is_capped_with_a_notice(tmp_path):
     assert result.notices == [f"many: {MAX_FILES + 700:,} files, added the first {MAX_FILES}"]
 
 
+def test_a_capped_folder_that_does_not_fit_is_refused_without_saying_it_was_added(tmp_path):
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(MAX_FILES + 700):
+        (many / f"f{i:04}.txt").write_text(f"{i}\n")
+    result = WorkingSet(tmp_path, count=len).add(["many"], free_tokens=100)
+    assert result.added == [] and result.notices == []
+    [(spec, reason)] = result.refused
+    assert spec == "many" and "100 free" in reason and f"of {MAX_FILES + 700:,} files, the first {MAX_FILES}" in reason
+
+
 def _ignore_tree(root):
     (root / ".gitignore").write_text("build/\n*.log\n!keep.log\n")
     (root / "src" / ".gitignore").write_text("generated.py\n")
