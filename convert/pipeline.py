@@ -17,6 +17,7 @@ from opencoder_convert.vocab import Vocab, read_vocab
 from opencoder_convert.writer import check_output_folder, write_gguf
 from opencoder_local.errors import UserError
 from opencoder_local.files import atomic_path, check_replaceable, temp_file, user_path
+from opencoder_local.progress import Bars
 
 OUTTYPES = (*OWN_TYPES, *LLAMA_TYPES)
 DEFAULT_OUTTYPE = "q4_k_m"
@@ -55,27 +56,27 @@ def intermediate_type(checkpoint: Checkpoint) -> str:
     return {frozenset({"BF16"}): "bf16", frozenset({"F16"}): "f16"}.get(frozenset(dtypes), "f32")
 
 
-def run(job: Job) -> Path:
-    """Write job.dest atomically; return it."""
+def run(job: Job, bars: Bars | None = None) -> Path:
+    """Write job.dest atomically; return it. `bars` shows each stage (a terminal bar by default)."""
     own = job.outtype if job.outtype in OWN_TYPES else intermediate_type(job.checkpoint)
     plans = plan_tensors(job.checkpoint, own)
     own_bytes = sum(p.nbytes for p in plans)
     if job.outtype in OWN_TYPES:
         check_output_folder(job.dest, own_bytes)
         with atomic_path(job.dest) as tmp:
-            _write(job, plans, own, tmp)
+            _write(job, plans, own, tmp, bars)
         return job.dest
     n_weights = sum(int(np.prod(p.shape)) for p in plans)
     final_bytes = int(n_weights * BITS_PER_WEIGHT[job.outtype] / 8)
     check_output_folder(job.dest, own_bytes + final_bytes)
     with atomic_path(job.dest) as tmp, temp_file(job.dest.parent, ".f.gguf", ".opencoder-convert.") as scratch:
-        _write(job, plans, own, scratch)
-        quantize(scratch, tmp, job.outtype, final_bytes)
+        _write(job, plans, own, scratch, bars)
+        quantize(scratch, tmp, job.outtype, final_bytes, bars=bars)
     return job.dest
 
 
-def _write(job: Job, plans: list[TensorPlan], outtype: str, path: Path) -> None:
+def _write(job: Job, plans: list[TensorPlan], outtype: str, path: Path, bars: Bars | None) -> None:
     def metadata(writer) -> None:
         add_model_metadata(writer, job.checkpoint.config, job.vocab, job.name, FILE_TYPES[outtype])
 
-    write_gguf(path, plans, metadata, f"converting {outtype}")
+    write_gguf(path, plans, metadata, f"converting {outtype}", bars)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import llama_cpp
 
-from opencoder_convert.writer import Progress
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.errors import UserError
+from opencoder_local.progress import Bars, terminal_bars
 
 LLAMA_TYPES = {
     "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
@@ -29,7 +29,8 @@ class QuantizeError(UserError):
     """llama.cpp's quantizer failed."""
 
 
-def quantize(source: Path, dest: Path, outtype: str, expected_bytes: int, threads: int = 0) -> None:
+def quantize(source: Path, dest: Path, outtype: str, expected_bytes: int, threads: int = 0,
+             bars: Bars | None = None) -> None:
     """Quantize GGUF `source` into `dest` with llama.cpp; runs in a thread so Ctrl+C is seen."""
     quiet_llama()
     params = llama_cpp.llama_model_quantize_default_params()
@@ -42,7 +43,7 @@ def quantize(source: Path, dest: Path, outtype: str, expected_bytes: int, thread
         ),
         daemon=True,
     )
-    progress = Progress(f"quantizing {outtype}", expected_bytes)
+    progress = (bars or terminal_bars())(f"quantizing {outtype}", expected_bytes, "B")
     worker.start()
     try:
         while worker.is_alive():

@@ -8,6 +8,8 @@ at a time, in row chunks, so even an 8B checkpoint fits in memory.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from opencoder_convert.checkpoint import Checkpoint, ModelConfig, TensorRef
@@ -73,13 +75,16 @@ def _layer(x: np.ndarray, t: dict[str, TensorRef], p: str, c: ModelConfig, rope)
     return x + linear(gate / (1.0 + np.exp(-gate)) * up, t[p + "mlp.down_proj.weight"])
 
 
-def forward(checkpoint: Checkpoint, tokens: list[int]) -> np.ndarray:
-    """Logits (positions x vocab) of the checkpoint for `tokens`, in float32."""
+def forward(checkpoint: Checkpoint, tokens: list[int], on_layer: Callable[[], None] | None = None) -> np.ndarray:
+    """Logits (positions x vocab) of the checkpoint for `tokens`, in float32; `on_layer` is called
+    after each layer."""
     c, t = checkpoint.config, checkpoint.tensors
     embed = t["model.embed_tokens.weight"]
     x = np.stack([embed.read_f32(i, i + 1)[0] for i in tokens])
     rope = rope_tables(len(tokens), c.head_dim, c.rope_theta)
     for i in range(c.n_layers):
         x = _layer(x, t, f"model.layers.{i}.", c, rope)
+        if on_layer is not None:
+            on_layer()
     x = rms_norm(x, t["model.norm.weight"].read_f32(), c.rms_norm_eps)
     return linear(x, t.get("lm_head.weight", embed))

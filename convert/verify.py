@@ -18,6 +18,7 @@ from opencoder_convert.checkpoint import Checkpoint
 from opencoder_convert.reference import forward
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.tokenizer import pre_split
+from opencoder_local.progress import Bars, silent_bars
 
 PROMPT = (
     "def fibonacci(n: int) -> int:\n"
@@ -138,6 +139,13 @@ def compare(reference: np.ndarray, logits: np.ndarray, outtype: str) -> Report:
                   mean_kl(reference, logits))
 
 
-def verify(checkpoint: Checkpoint, gguf_path: Path, outtype: str, text: str = PROMPT) -> Report:
-    tokens, logits = gguf_logits(gguf_path, text)
-    return compare(forward(checkpoint, tokens), logits, outtype)
+def verify(checkpoint: Checkpoint, gguf_path: Path, outtype: str, text: str = PROMPT,
+           bars: Bars | None = None) -> Report:
+    """The GGUF's logits against the reference's; one step for llama.cpp, then one per layer."""
+    bar = (bars or silent_bars)("verifying", checkpoint.config.n_layers + 1, "")
+    try:
+        tokens, logits = gguf_logits(gguf_path, text)
+        bar.advance(1)
+        return compare(forward(checkpoint, tokens, lambda: bar.advance(1)), logits, outtype)
+    finally:
+        bar.close()

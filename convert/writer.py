@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -23,6 +21,7 @@ from opencoder_convert.checkpoint import to_f32
 from opencoder_convert.tensors import Q, TensorPlan
 from opencoder_local.errors import UserError
 from opencoder_local.files import check_replaceable
+from opencoder_local.progress import Bar, Bars, terminal_bars
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _SAME_TYPE = {"BF16": Q.BF16, "F16": Q.F16, "F32": Q.F32}
@@ -30,44 +29,6 @@ _SAME_TYPE = {"BF16": Q.BF16, "F16": Q.F16, "F32": Q.F32}
 
 class OutputError(UserError):
     """The output cannot be written: folder missing or read-only, too little space."""
-
-
-class Progress:
-    """A one-line progress bar (bytes, rate, ETA) on a terminal; silent otherwise."""
-
-    def __init__(self, label: str, total: int, stream=None):
-        self.label, self.total, self.done = label, max(total, 1), 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.start = self._last = time.monotonic()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self._last > 0.1 or self.done >= self.total):
-            self._last = now
-            self._draw(now)
-
-    def set(self, done: int) -> None:
-        self.advance(done - self.done)
-
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self.start, 1e-6)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else 0
-        frac = min(self.done / self.total, 1.0)
-        bar = "#" * int(frac * 24)
-        self.stream.write(
-            f"\r{self.label} [{bar:<24}] {self.done / 1e9:6.2f}/{self.total / 1e9:.2f} GB "
-            f"{rate / 1e6:7.1f} MB/s ETA {int(eta) // 60}:{int(eta) % 60:02d} "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def check_output_folder(dest: Path, needed_bytes: int) -> None:
@@ -165,7 +126,7 @@ class _StreamedTensor:
     A worker thread converts chunk i+1 while chunk i is written (numpy and file writes release
     the GIL); two scratch sets alternate, so a buffer is reused only after it was written."""
 
-    def __init__(self, plan: TensorPlan, progress: Progress, pool: ThreadPoolExecutor,
+    def __init__(self, plan: TensorPlan, progress: Bar, pool: ThreadPoolExecutor,
                  scratch: tuple[Scratch, Scratch]):
         self.plan, self.progress, self.pool, self.scratch = plan, progress, pool, scratch
         self.nbytes = plan.nbytes
@@ -227,14 +188,15 @@ class _GGUFWriter(gguf.GGUFWriter):
 
 
 def write_gguf(
-    path: Path, plans: list[TensorPlan], add_metadata: Callable[[gguf.GGUFWriter], None], label: str
+    path: Path, plans: list[TensorPlan], add_metadata: Callable[[gguf.GGUFWriter], None], label: str,
+    bars: Bars | None = None,
 ) -> None:
     """Write header, metadata, tensor table, then each tensor's data, one tensor at a time."""
     writer = _GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     add_metadata(writer)
     for plan in plans:
         writer.add_tensor_info(plan.name, plan.shape, np.dtype(np.float32), plan.nbytes, raw_dtype=plan.ggml_type)
-    progress = Progress(label, sum(p.source.nbytes for p in plans))
+    progress = (bars or terminal_bars())(label, sum(p.source.nbytes for p in plans), "B")
     scratch = (Scratch(), Scratch())
     try:
         writer.write_header_to_file()

@@ -11,6 +11,7 @@ import pytest
 
 from opencoder_convert import pipeline, writer
 from opencoder_convert.cli import main
+from opencoder_local.progress import TerminalBar
 
 
 def interrupt_after(n_calls: int, exc: BaseException):
@@ -38,7 +39,7 @@ def test_ctrl_c_mid_stream_exits_130_and_leaves_nothing(ckpt_8b, tmp_path, monke
 
 
 def test_ctrl_c_while_quantizing_removes_both_temp_files(ckpt_8b, tmp_path, monkeypatch, capsys):
-    def quantize(source, dest, *args):
+    def quantize(source, dest, *args, **kwargs):
         assert source.exists() and dest.exists()
         raise KeyboardInterrupt
 
@@ -82,7 +83,7 @@ def test_progress_bar_on_a_terminal():
             return True
 
     stream = Tty()
-    bar = writer.Progress("converting", 2_000_000_000, stream)
+    bar = TerminalBar("converting", 2_000_000_000, "B", stream)
     bar.advance(1_000_000_000)
     bar.close()
     text = stream.getvalue()
