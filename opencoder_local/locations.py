@@ -37,8 +37,13 @@ def config_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """The local store of GGUF files, one file per model."""
+    """Installed models: one folder each (GGUF + manifest), and GGUF files put here by hand."""
     return data_dir() / "models"
+
+
+def downloads_dir() -> Path:
+    """Checkpoints being pulled: partial files wait here to be resumed."""
+    return data_dir() / "downloads"
 
 
 def database_path() -> Path:
