@@ -99,7 +99,7 @@ def model_rate() -> float:
     """The demo model's generation tokens/s on a coding question (as the app loads it)."""
     from opencoder_local.tui.app import load_real_engine
 
-    engine = load_real_engine(ChatSettings())
+    engine = load_real_engine(ChatSettings(model="demo"))
     engine.wait_ready()
     question = [Message("user", "Write a Python class for a bank account with deposit and withdraw, with a code block.")]
     stats = None
@@ -114,7 +114,7 @@ async def ui_rate(pieces: list[str], rate: float | None = None) -> tuple[float, 
     from opencoder_local.tui.widgets.chat_log import AssistantMessage
 
     engine = FirehoseEngine(pieces, rate)
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     expected = "".join(pieces)
     beats: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -159,7 +159,7 @@ async def app_answer(threads: int, max_tokens: int) -> tuple[str, float, float, 
     from opencoder_local.tui.app import make_app
     from opencoder_local.tui.widgets.chat_log import AssistantMessage
 
-    app = make_app(ChatSettings(threads=threads, max_tokens=max_tokens))
+    app = make_app(ChatSettings(model="demo", threads=threads, max_tokens=max_tokens))
     beats: list[float] = []
     changes: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -199,7 +199,7 @@ from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 
 async def main():
-    app = make_app(ChatSettings())
+    app = make_app(ChatSettings(model="demo"))
     async with app.run_test(size=(120, 40)) as pilot:
         while not isinstance(app.focused, PromptInput):
             await asyncio.sleep(0.002)
@@ -258,7 +258,7 @@ async def files_app(project, specs: str, count: int):
     """The real app on the demo model with `specs` added; yields (app, pilot) once `count` files are shown."""
     from opencoder_local.tui.app import make_app
 
-    app = make_app(ChatSettings(project=str(project)))
+    app = make_app(ChatSettings(model="demo", project=str(project)))
     async with app.run_test(size=(120, 40)) as pilot:
         while app.screen.session.engine is None:
             await pilot.pause(0.01)

@@ -21,8 +21,6 @@ LLAMA_TYPES = {
     "q5_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
     "q6_k": llama_cpp.LLAMA_FTYPE_MOSTLY_Q6_K,
 }
-# Approximate bits per weight, only for the progress bar and the disk-space check.
-BITS_PER_WEIGHT = {"q4_0": 4.5, "q4_k_m": 4.9, "q5_k_m": 5.7, "q6_k": 6.6}
 
 
 class QuantizeError(UserError):

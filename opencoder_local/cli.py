@@ -11,6 +11,8 @@ from opencoder_local import __version__
 from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
+_NO_MODEL = ("no model installed: `opencoder pull opencoder-1.5b-instruct` gets one "
+             "(`opencoder models` lists them), or try `--model demo`")
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +48,11 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
+    """Defaults, the config file, then the flags; no model named anywhere means the one installed."""
+    from opencoder_local.models.registry import default_model
     from opencoder_local.settings import apply_flags, load_config
 
-    return apply_flags(
+    settings = apply_flags(
         load_config(),
         model=args.model,
         ctx=args.ctx,
@@ -62,6 +66,7 @@ def _settings(args: argparse.Namespace):
         continue_last=args.continue_last or None,
         project=args.project,
     )
+    return settings if settings.model is not None else settings.with_overrides(model=default_model())
 
 
 def _one_shot_messages(settings, question: str, files: list[str], show_prompt: bool):
@@ -120,10 +125,9 @@ def _one_shot(settings, question: str, files: list[str], show_prompt: bool) -> i
 
 
 def _read_stdin() -> str:
-    """Standard input as text; binary or non-UTF-8 data is refused in one line."""
+    """Standard input as text: any valid UTF-8 (a NUL is a character like any other); other bytes are
+    refused in one line."""
     data = sys.stdin.buffer.read()
-    if b"\0" in data:
-        raise UserError("standard input holds binary data, not text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -141,6 +145,8 @@ def _run_chat(args: argparse.Namespace) -> int:
     if question is not None:
         if not question.strip():
             raise UserError("the prompt is empty")
+        if settings.model is None:
+            raise UserError(_NO_MODEL)
         return _one_shot(settings, question, args.files or [], args.show_prompt)
     if args.files or args.show_prompt:
         raise UserError("-f and --show-prompt go with a question: -p QUESTION (or the question on stdin)")
@@ -167,7 +173,12 @@ def _run_tokenize(args: argparse.Namespace) -> int:
     from opencoder_local.engine.llama_engine import PromptFormat
 
     messages = _read_messages(args.chat) if args.chat else None
-    prompt_format = PromptFormat.load(args.model or "demo", _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
+    from opencoder_local.models.registry import default_model
+
+    model = args.model or default_model()
+    if model is None:
+        raise UserError(_NO_MODEL)
+    prompt_format = PromptFormat.load(model, _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
     try:
         ids = prompt_format.ids(messages) if messages is not None else prompt_format.vocab.encode(_read_stdin())
     finally:
@@ -177,15 +188,52 @@ def _run_tokenize(args: argparse.Namespace) -> int:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from opencoder_local import locations
-    from opencoder_local.models.registry import list_models
+    from opencoder_local.models.listing import render
 
-    entries = list_models()
-    if not entries:
-        print(f"no models yet: convert one into {locations.models_dir()}", file=sys.stderr)
-    for entry in entries:
-        size = entry.path.stat().st_size / 2**20
-        print(f"{entry.name:<32} {size:>9.1f} MiB  {entry.path}")
+    print(render())
+    return 0
+
+
+def _run_pull(args: argparse.Namespace) -> int:
+    from opencoder_local.models import pull
+    from opencoder_local.progress import json_bars, size_text, terminal_bars
+
+    # Bars only on a terminal; --progress json is for the app, which runs a pull in its own process.
+    bars = json_bars(sys.stdout) if args.progress == "json" else terminal_bars(sys.stdout)
+    if args.from_dir:
+        result = pull.pull_from_dir(args.name, args.from_dir, bars, force=args.force)
+    else:
+        result = pull.pull(args.name, bars, keep_checkpoint=args.keep_checkpoint, force=args.force)
+    manifest = result.model.manifest
+    if args.progress == "json":
+        print(json.dumps({"installed": result.model.name, "already": result.already, "path": str(result.model.path)}))
+        return 0
+    if result.already or manifest is None:
+        print(f"{result.model.name} is already installed ({result.model.path}); --force pulls it again")
+        return 0
+    print(f"installed {manifest.name} ({size_text(manifest.size)}): {manifest.verification}")
+    if result.kept is not None:
+        print(f"the checkpoint stays in {result.kept}")
+    elif result.freed:
+        print(f"deleted the downloaded checkpoint: {size_text(result.freed)} freed")
+    return 0
+
+
+def _run_rm(args: argparse.Namespace) -> int:
+    from opencoder_local.models import installed
+    from opencoder_local.models.catalog import DEFAULT_QUANT
+    from opencoder_local.progress import size_text
+
+    model = installed.require(args.name, DEFAULT_QUANT)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"not removing {model.name} without asking: add --yes")
+        answer = input(f"Remove {model.name} ({model.path})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept")
+            return 1
+    freed = installed.remove(model)
+    print(f"removed {model.name}: {size_text(freed)} freed")
     return 0
 
 
@@ -199,12 +247,23 @@ def _run_command(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("chat", help="chat with a model (same flags as opencoder-chat)", add_help=False)
     sub.add_parser("convert", help="convert a Hugging Face checkpoint to GGUF", add_help=False)
-    sub.add_parser("models", help="list the models you can name")
+    sub.add_parser("models", help="list the installed models and those you can pull")
+    pull_cmd = sub.add_parser("pull", help="download, convert, verify and install a model")
+    pull_cmd.add_argument("name", help="opencoder-1.5b-instruct, opencoder-8b-instruct[:q5_k_m], ... or owner/repo[:TAG]")
+    pull_cmd.add_argument("--keep-checkpoint", action="store_true", help="keep the downloaded checkpoint")
+    pull_cmd.add_argument("--from-dir", metavar="PATH", help="convert this checkpoint folder instead of downloading")
+    pull_cmd.add_argument("--force", action="store_true", help="pull again even if it is installed")
+    pull_cmd.add_argument("--progress", choices=("bars", "json"), default="bars",
+                          help="bars on a terminal (default), or JSON lines for a program")
+    rm_cmd = sub.add_parser("rm", help="remove an installed model")
+    rm_cmd.add_argument("name")
+    rm_cmd.add_argument("-y", "--yes", action="store_true", help="do not ask")
     tok = sub.add_parser("tokenize", help="print the token ids of stdin (or of a chat) as a JSON array")
     _add_model_flags(tok)
     tok.add_argument("--chat", metavar="FILE.json", help="ids of the exact prompt this chat would send")
     args = refuse_undecodable(parser.parse_args(argv))
-    return {"models": _run_models, "tokenize": _run_tokenize}[args.command](args)
+    commands = {"models": _run_models, "pull": _run_pull, "rm": _run_rm, "tokenize": _run_tokenize}
+    return commands[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,7 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from opencoder_convert.cli import main as convert_main
 
         return convert_main(argv[1:])
-    return run_guarded(lambda: _run_command(argv), "opencoder")
+    interrupted = "interrupted"
+    if argv and argv[0] == "pull":
+        interrupted = "interrupted; run the same command again to resume where it stopped"
+    return run_guarded(lambda: _run_command(argv), "opencoder", interrupted)
 
 
 if __name__ == "__main__":

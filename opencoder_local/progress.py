@@ -6,6 +6,7 @@ the app turns them into messages. Jobs never know which.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Callable, Protocol, TextIO
@@ -84,6 +85,38 @@ class TerminalBar:
 def terminal_bars(stream: TextIO | None = None) -> Bars:
     """Bars drawn on `stream` (standard error by default) when it is a terminal."""
     return lambda label, total, unit="B": TerminalBar(label, total, unit, stream)
+
+
+class JsonBar:
+    """A bar as JSON lines, for a program that shows the progress itself (the app runs `opencoder pull
+    --progress json` in a process of its own): {"stage", "done", "total", "unit"}, at most ten a second."""
+
+    def __init__(self, label: str, total: int, unit: str, stream: TextIO):
+        self.label, self.total, self.unit, self.done, self.stream = label, max(total, 1), unit, 0, stream
+        self._last = 0.0
+        self._emit()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last > 0.1:
+            self._last = now
+            self._emit()
+
+    def set(self, done: int) -> None:
+        self.advance(done - self.done)
+
+    def close(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        record = {"stage": self.label, "done": self.done, "total": self.total, "unit": self.unit}
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+def json_bars(stream: TextIO) -> Bars:
+    return lambda label, total, unit="B": JsonBar(label, total, unit, stream)
 
 
 class _Silent:

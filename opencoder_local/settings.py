@@ -16,7 +16,7 @@ from opencoder_local.files import user_path
 
 @dataclass(frozen=True)
 class ChatSettings:
-    model: str = "demo"
+    model: str | None = None  # None: the one installed model, else the first-run screen
     ctx: int | None = None
     system: str | None = None
     temperature: float = 0.0

@@ -1,5 +1,6 @@
 """The one-shot CLI as a script would use it, and one clear line for every bad input."""
 
+import json
 import os
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def test_bad_chat_file_for_tokenize(tmp_path):
 
 def test_models_lists_the_demo():
     result = subprocess.run([sys.executable, "-m", "opencoder_local", "models"], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("demo")
+    assert result.returncode == 0
+    installed = result.stdout.split("\n\n")[0].splitlines()
+    assert installed[0].startswith("Installed") and any(line.startswith("demo ") for line in installed)
 
 
 def test_ctrl_c_while_streaming_is_one_line_and_exit_130():
@@ -131,8 +134,8 @@ def test_ctrl_c_before_the_first_token_is_one_line_and_exit_130():
     assert err.strip() == "opencoder-chat: interrupted"
 
 
-def test_binary_or_non_utf8_stdin_is_one_line():
-    for data in (b"hi \xff\xfe there", b"ELF\x00\x01\x02"):
+def test_non_utf8_stdin_is_one_line():
+    for data in (b"hi \xff\xfe there", b"\x7fELF\x02\x01\x01\x00\x00\xb0"):
         result = subprocess.run(
             [sys.executable, "-c", "import sys; from opencoder_local.cli import chat_main; sys.exit(chat_main())",
              "--model", "demo", "-p", "-"],
@@ -140,8 +143,21 @@ def test_binary_or_non_utf8_stdin_is_one_line():
         )
         assert result.returncode == 1 and b"Traceback" not in result.stderr
         assert result.stderr.decode().count("\n") == 1 and "standard input" in result.stderr.decode()
-    result = subprocess.run([sys.executable, "-m", "opencoder_local", "tokenize"], input=b"\xff", capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "opencoder_local", "tokenize", "-m", "demo"], input=b"\xff",
+                            capture_output=True)
     assert result.returncode == 1 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_control_characters_on_stdin_are_text():
+    """A NUL is a character like any other for a tokenizer; only bytes that are not UTF-8 are refused."""
+    tokenize = [sys.executable, "-m", "opencoder_local", "tokenize", "-m", "demo"]
+    with_nul = subprocess.run(tokenize, input="a\x00b\x07c".encode(), capture_output=True, text=False)
+    without = subprocess.run(tokenize, input=b"abc", capture_output=True)
+    assert with_nul.returncode == 0, with_nul.stderr
+    assert len(json.loads(with_nul.stdout)) > len(json.loads(without.stdout))
+    shown = subprocess.run([sys.executable, "-m", "opencoder_local", "chat", "--model", "demo", "-p", "-",
+                            "--show-prompt"], input="x\x00y".encode(), capture_output=True)
+    assert shown.returncode == 0 and b"x\x00y" in shown.stdout
 
 
 def test_config_values_of_the_wrong_type_are_one_line(tmp_path):

@@ -142,7 +142,7 @@ async def test_a_fault_is_a_notice_the_app_lives_and_nothing_is_lost(fault: Faul
     path = locations.database_path()
     fault.at_start(path)
     before = None if fault.saved else _snapshot(path)
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("an answer"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("an answer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "first question")
@@ -157,7 +157,7 @@ async def test_a_fault_is_a_notice_the_app_lives_and_nothing_is_lost(fault: Faul
     if not fault.saved:
         assert _snapshot(path) == before
         return
-    again = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine())
+    again = make_app(ChatSettings(model="demo", continue_last=True), lambda _s: ScriptedEngine())
     async with again.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert [(m.role, m.content) for m in again.screen.session.messages] == shown
@@ -170,7 +170,7 @@ async def test_conversations_that_cannot_be_read_at_start_up_are_a_notice_and_th
         raise StoreError("cannot read conversations.sqlite3: disk I/O error")
 
     monkeypatch.setattr(Store, "conversations", unreadable)
-    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine("an answer"))
+    app = make_app(ChatSettings(model="demo", continue_last=True), lambda _s: ScriptedEngine("an answer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert "disk I/O error" in notices(app)

@@ -13,7 +13,7 @@ from tui.helpers import SharedEngine
 @pytest.fixture(scope="session")
 def demo_engine():
     """The demo model in its own process, as the app runs it; loaded once for the session."""
-    engine = load_real_engine(ChatSettings())
+    engine = load_real_engine(ChatSettings(model="demo"))
     engine.wait_ready()
     yield engine
     engine.close()
@@ -25,6 +25,7 @@ def demo_app(demo_engine):
 
     def build(**settings):
         settings.setdefault("max_tokens", 120)  # short answers keep the suite quick
+        settings.setdefault("model", "demo")
         return make_app(ChatSettings(**settings), lambda _settings: SharedEngine(demo_engine))
 
     return build

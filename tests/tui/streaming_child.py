@@ -27,7 +27,7 @@ class ReportingEngine(ScriptedEngine):
 
 
 async def main() -> None:
-    app = make_app(ChatSettings(), lambda _s: ReportingEngine(ANSWER, delay=0.005))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ReportingEngine(ANSWER, delay=0.005))
     async with app.run_test(size=(100, 30)) as pilot:
         while app.screen.session.engine is None:
             await pilot.pause(0.01)

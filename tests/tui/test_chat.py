@@ -32,7 +32,7 @@ def label(app, name: str) -> str:
 
 
 async def test_real_engine_loads_in_a_worker_and_the_status_bar_shows_it():
-    app = make_app(ChatSettings())  # the default factory: llama.cpp loads the demo model
+    app = make_app(ChatSettings(model="demo"))  # the default factory: llama.cpp loads the demo model
     async with app.run_test(size=(120, 40)) as pilot:
         assert "loading" in label(app, "state")  # interactive before the model is there
         await ready(pilot)
@@ -141,7 +141,7 @@ async def test_a_question_typed_before_the_model_is_ready_is_sent_when_it_is(dem
         gate.wait(10)
         return SharedEngine(demo_engine)
 
-    app = make_app(ChatSettings(), slow_factory)
+    app = make_app(ChatSettings(model="demo"), slow_factory)
     async with app.run_test(size=(120, 40)) as pilot:
         app.screen.prompt_input.text = "Say hello."
         await pilot.press("enter")
@@ -170,7 +170,7 @@ async def test_escape_right_after_enter_stops_the_answer_before_its_prompt_runs(
 
 async def test_escape_right_after_enter_stops_a_scripted_answer_before_its_first_word():
     engine = ScriptedEngine("word " * 200, delay=0.005)
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         screen = app.screen
@@ -200,7 +200,7 @@ class SlowCountEngine(ScriptedEngine):
 
 async def test_a_slow_count_of_an_old_draft_never_overwrites_the_newer_count():
     engine = SlowCountEngine()
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await ready(pilot)

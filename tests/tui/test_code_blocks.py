@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 
 
 def app_with_code():
-    return make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+    return make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine(ANSWER))
 
 
 async def test_copy_the_last_code_block():
@@ -66,7 +66,7 @@ async def test_save_the_last_code_block_to_a_file(tmp_path):
 
 
 async def test_no_code_block_is_a_notice_not_an_error():
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("plain words"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("plain words"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "hi")

@@ -34,7 +34,7 @@ def help_text(app) -> str:
 
 @pytest.mark.parametrize("how", ["f1", "/help"])
 async def test_help_lists_every_command_and_every_bound_key(how):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 50)) as pilot:
         await ready(pilot)
         if how == "f1":
@@ -57,7 +57,7 @@ async def test_help_lists_every_command_and_every_bound_key(how):
 
 async def test_the_palette_hints_keys_from_the_bindings_and_offers_the_slash_commands(tmp_path):
     (tmp_path / "a.py").write_text("A = 1\n")
-    app = make_app(ChatSettings(project=str(tmp_path)), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo", project=str(tmp_path)), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("ctrl+p")
@@ -80,7 +80,7 @@ async def test_the_palette_hints_keys_from_the_bindings_and_offers_the_slash_com
 
 async def test_an_app_in_a_test_does_not_freeze_the_garbage_collector():
     frozen = gc.get_freeze_count()
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
     assert gc.get_freeze_count() == frozen

@@ -68,7 +68,7 @@ async def test_clear_rename_search_and_delete():
         session = ChatSession(store, GenParams())
         session.add_user(title)
     store.close()
-    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine("ok"))
+    app = make_app(ChatSettings(model="demo", continue_last=True), lambda _s: ScriptedEngine("ok"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert titles(app) == ["python lists", "sorting in rust"]
@@ -100,7 +100,7 @@ async def test_clear_rename_search_and_delete():
 
 
 async def test_export_writes_the_conversation_as_markdown(tmp_path):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("Use `sorted()`:\n\n```python\nsorted(xs)\n```\n"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("Use `sorted()`:\n\n```python\nsorted(xs)\n```\n"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "How do I sort?")
@@ -120,7 +120,7 @@ async def test_an_answer_cut_short_by_a_crash_shows_as_interrupted():
     message = session.add_user("question")
     store.add_message(message.conversation_id, "assistant", "half an ans", status="streaming")
     store.close()
-    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine("ok"))
+    app = make_app(ChatSettings(model="demo", continue_last=True), lambda _s: ScriptedEngine("ok"))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.1)
         view = app.screen.query(AssistantMessage).last()

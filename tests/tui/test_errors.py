@@ -42,7 +42,7 @@ async def test_an_unknown_model_name_is_a_notice():
 async def test_a_full_context_is_a_notice_and_no_empty_answer_is_kept(demo_engine):
     from opencoder_local.tui.app import load_real_engine
 
-    app = make_app(ChatSettings(ctx=64), load_real_engine)
+    app = make_app(ChatSettings(model="demo", ctx=64), load_real_engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = "explain " * 80
@@ -57,7 +57,7 @@ async def test_a_full_context_is_a_notice_and_no_empty_answer_is_kept(demo_engin
 async def test_a_database_that_cannot_be_opened_is_a_notice_and_chat_still_works():
     locations.data_dir().parent.mkdir(parents=True, exist_ok=True)
     locations.data_dir().write_text("a file where the data folder should be")
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("still here"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("still here"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert "cannot open the conversation database" in notices(app)
@@ -67,7 +67,7 @@ async def test_a_database_that_cannot_be_opened_is_a_notice_and_chat_still_works
 
 @pytest.mark.parametrize("theme, applied", [("nord", "nord"), ("no-such-theme", None)])
 async def test_theme_from_settings(theme, applied):
-    app = make_app(ChatSettings(theme=theme), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo", theme=theme), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.05)
         if applied:
@@ -79,7 +79,7 @@ async def test_theme_from_settings(theme, applied):
 async def test_adding_a_binary_file_is_a_notice(tmp_path):
     blob = tmp_path / "image.png"
     blob.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = f"/add {blob}"
@@ -92,7 +92,7 @@ async def test_an_added_text_file_goes_with_the_next_question(tmp_path):
     source = tmp_path / "util.py"
     source.write_text("def f():\n    return 1\n")
     engine = ScriptedEngine("seen")
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = "/add util.py"
@@ -105,7 +105,7 @@ async def test_an_added_text_file_goes_with_the_next_question(tmp_path):
 
 
 async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatch):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("an answer"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("an answer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "hello")
@@ -137,7 +137,7 @@ class FailingEngine(ScriptedEngine):
 
 
 async def test_an_engine_failing_mid_answer_is_a_notice_and_the_partial_answer_is_kept():
-    app = make_app(ChatSettings(), lambda _s: FailingEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: FailingEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "hi")
@@ -151,7 +151,7 @@ async def test_an_engine_failing_mid_answer_is_a_notice_and_the_partial_answer_i
 
 async def test_a_full_disk_at_the_end_of_an_answer_is_a_notice_and_the_answer_is_kept(monkeypatch):
     engine = ScriptedEngine(["an answer", "a second answer"])
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
 

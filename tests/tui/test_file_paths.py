@@ -31,7 +31,7 @@ async def _answer_path(pilot, action: str, path: str) -> None:
 
 @pytest.mark.parametrize("action", ["save_code", "export", "add"])
 async def test_a_path_with_an_unknown_user_is_a_notice_and_the_app_lives_on(action):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine(ANSWER))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "code please")
@@ -51,7 +51,7 @@ async def test_saving_onto_a_fifo_is_refused_without_asking(tmp_path):
     folder.mkdir()
     fifo = folder / "pipe"
     os.mkfifo(fifo)
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine(ANSWER))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "code please")

@@ -29,7 +29,7 @@ def titles(app) -> list[str]:
 
 
 def markup_app():
-    return make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+    return make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine(ANSWER))
 
 
 async def test_a_title_that_looks_like_markup_survives_send_restart_rename_and_delete():
@@ -79,7 +79,7 @@ async def test_a_title_that_looks_like_markup_survives_send_restart_rename_and_d
 async def test_file_names_and_code_that_look_like_markup_are_shown_as_they_are(tmp_path):
     engine = ScriptedEngine(ANSWER)
     engine.model_name = "coder-[/x]-1B"
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await ready(pilot)
         await pilot.pause(0.05)

@@ -44,7 +44,7 @@ async def load(pilot, factory: SlowLoad) -> None:
 
 async def test_a_question_asked_while_loading_is_answered_when_the_model_arrives():
     factory = SlowLoad("Hello there.")
-    app = make_app(ChatSettings(), factory)
+    app = make_app(ChatSettings(model="demo"), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await ask_while_loading(pilot, "hi")
@@ -56,7 +56,7 @@ async def test_a_question_asked_while_loading_is_answered_when_the_model_arrives
 
 async def test_a_new_chat_while_loading_drops_the_queued_question_without_a_crash():
     factory = SlowLoad("Hello there.")
-    app = make_app(ChatSettings(), factory)
+    app = make_app(ChatSettings(model="demo"), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await ask_while_loading(pilot, "hi")
@@ -78,7 +78,7 @@ async def test_switching_conversation_while_loading_answers_nothing_there():
     store.add_message(old.id, "assistant", "old answer")
     store.close()
     factory = SlowLoad("UNREQUESTED ANSWER")
-    app = make_app(ChatSettings(), factory)
+    app = make_app(ChatSettings(model="demo"), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await ask_while_loading(pilot, "new question")

@@ -43,7 +43,7 @@ class Factory:
 
 async def test_a_model_process_killed_mid_answer_keeps_the_answer_and_the_next_question_restarts_it():
     factory = Factory()
-    app = make_app(ChatSettings(max_tokens=1500), factory)
+    app = make_app(ChatSettings(model="demo", max_tokens=1500), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         screen = app.screen
@@ -73,7 +73,7 @@ async def test_a_model_process_killed_while_loading_is_a_notice_and_the_next_que
             os.kill(engine.pid, signal.SIGKILL)
 
     factory = Factory(kill_the_first)
-    app = make_app(ChatSettings(max_tokens=20), factory)
+    app = make_app(ChatSettings(model="demo", max_tokens=20), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: "while loading the model" in notices(app))
         assert app.screen.session.engine is None
@@ -84,7 +84,7 @@ async def test_a_model_process_killed_while_loading_is_a_notice_and_the_next_que
 
 async def test_quitting_while_the_model_loads_ends_the_model_process_at_once():
     factory = Factory(lambda _index, engine: os.kill(engine.pid, signal.SIGSTOP))  # a load that never ends
-    app = make_app(ChatSettings(), factory)
+    app = make_app(ChatSettings(model="demo"), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: factory.engines)
         app.screen.prompt_input.text = "asked while loading"
@@ -96,7 +96,7 @@ async def test_quitting_while_the_model_loads_ends_the_model_process_at_once():
 
 async def test_quitting_during_a_long_prompt_ends_at_once_and_leaves_no_streaming_row():
     factory = Factory()
-    app = make_app(ChatSettings(), factory)
+    app = make_app(ChatSettings(model="demo"), factory)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = LONG_PROMPT

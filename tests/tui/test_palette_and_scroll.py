@@ -26,7 +26,7 @@ def test_every_palette_action_exists_on_the_chat_screen_and_every_key_is_in_the_
 
 
 async def test_the_palette_shows_all_chat_actions_and_runs_them():
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine("ok"))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine("ok"))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "hello")
@@ -45,7 +45,7 @@ async def test_the_palette_shows_all_chat_actions_and_runs_them():
 async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
     long_answer = "\n\n".join(f"Paragraph {i} of a long answer." for i in range(80))
     engine = ScriptedEngine(long_answer)
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         log = app.screen.query_one(ChatLog)
@@ -68,7 +68,7 @@ async def test_the_log_follows_the_answer_unless_the_user_scrolls_up():
 
 async def test_the_input_stays_usable_while_an_answer_streams():
     engine = ScriptedEngine("word " * 1500, pause_after=5)
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         app.screen.prompt_input.text = "go"
@@ -84,7 +84,7 @@ async def test_the_input_stays_usable_while_an_answer_streams():
 
 async def test_the_palette_finds_conversations_to_open():
     engine = ScriptedEngine("ok")
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "about sorting")

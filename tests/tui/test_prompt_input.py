@@ -41,14 +41,14 @@ async def press_key(pilot, key: str, character: str) -> None:
 
 @pytest.mark.parametrize("text", [t for _, t in TYPED], ids=[name for name, _ in TYPED])
 async def test_every_typed_character_is_inserted(text):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await type_as_a_terminal_does(pilot, text)
         assert app.screen.prompt_input.text == text
 
 
 async def test_control_characters_still_do_not_type():
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await type_as_a_terminal_does(pilot, "a")
         for key, character in [("ctrl+g", "\x07"), ("ctrl+backslash", "\x1c"), ("ctrl+underscore", "\x1f")]:

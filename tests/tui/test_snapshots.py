@@ -44,7 +44,7 @@ def still(pilot) -> None:
 
 
 def test_conversation_with_a_highlighted_code_answer(snap_compare):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine(ANSWER))
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine(ANSWER))
 
     async def run_before(pilot):
         await ready(pilot)
@@ -63,7 +63,7 @@ def test_resumed_conversation_with_a_stopped_answer_and_no_sidebar(snap_compare)
                       "A generator is a function that **yields** values lazily:\n\n```python\ndef count(n):\n    i = 0\n",
                       STOPPED)
     store.close()
-    app = make_app(ChatSettings(continue_last=True), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo", continue_last=True), lambda _s: ScriptedEngine())
 
     async def run_before(pilot):
         await ready(pilot)
@@ -89,7 +89,7 @@ def test_model_load_failure_notice(snap_compare):
 
 
 def test_command_palette_lists_the_chat_actions(snap_compare):
-    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+    app = make_app(ChatSettings(model="demo"), lambda _s: ScriptedEngine())
 
     async def run_before(pilot):
         await ready(pilot)
@@ -108,7 +108,7 @@ def test_files_in_the_conversation_and_the_path_dropdown(snap_compare, tmp_path)
     (project / "src" / "app.py").write_text("def main():\n    print('hello')\n")
     (project / "src" / "util.py").write_text("def add(a, b):\n    return a + b\n")
     (project / "notes.txt").write_text("".join(f"note {n}\n" for n in range(1, 11)))
-    app = make_app(ChatSettings(project=str(project)), lambda _s: ScriptedEngine(ANSWER))
+    app = make_app(ChatSettings(model="demo", project=str(project)), lambda _s: ScriptedEngine(ANSWER))
 
     async def run_before(pilot):
         screen = pilot.app.screen

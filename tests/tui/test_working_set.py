@@ -38,7 +38,7 @@ def project(tmp_path) -> Path:
 
 
 def app_on(project: Path, engine: ScriptedEngine):
-    return make_app(ChatSettings(project=str(project)), lambda _s: engine)
+    return make_app(ChatSettings(model="demo", project=str(project)), lambda _s: engine)
 
 
 async def command(pilot, text: str) -> None:
