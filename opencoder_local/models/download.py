@@ -119,7 +119,7 @@ class _Job:
                         raise write_error(path, exc) from None
                     return
                 self.rewind(_size(part) or 0)
-                part.unlink()
+                part.unlink(missing_ok=True)
             raise HubError(f"{file.path} from {self.repo.repo_id} arrived damaged twice ({problem}); "
                            f"the copy at {self.hub} may be broken, try again later")
 
@@ -127,16 +127,18 @@ class _Job:
         """Grow `part` to the file's size from wherever it stands; the sha256 of all its bytes."""
         url = resolve_url(self.hub, self.repo.repo_id, self.repo.revision, file.path)
         with _Partial.open(part, file.size) as partial:
-            failures = 0
+            failures, reached = 0, partial.offset
             while partial.offset < file.size:
-                before = self.fetched
                 try:
                     if self._attempt(url, partial, file):
                         break  # the answer ended cleanly: the checks judge what we have
                 except Exception as exc:
                     if not _transient(exc):
                         raise
-                    failures = 0 if self.fetched > before else failures + 1
+                    # Progress is the file growing past its furthest point, so a server that restarts
+                    # every answer from byte 0 and always drops at the same place is given up on too.
+                    failures = 0 if partial.offset > reached else failures + 1
+                    reached = max(reached, partial.offset)
                     if failures > len(RETRY_WAITS):
                         raise
                     if failures:
@@ -192,8 +194,9 @@ def _transient(exc: Exception) -> bool:
 
 
 def _starts_at(response: Any, offset: int) -> bool:
-    """Whether a 206 answer's Content-Range ("bytes 100-199/200") begins at `offset`."""
-    unit, _, rest = response.headers.get("Content-Range", "").partition(" ")
+    """Whether a 206 answer's Content-Range ("bytes 100-199/200") begins at `offset`; a server that
+    leaves it out is taken at its word (the size and hash checks still judge the result)."""
+    unit, _, rest = response.headers.get("Content-Range", f"bytes {offset}-").partition(" ")
     return unit == "bytes" and rest.split("-", 1)[0].strip() == str(offset)
 
 

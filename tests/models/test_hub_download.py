@@ -258,6 +258,15 @@ def test_repeated_drops_without_progress_give_up_in_one_line_and_keep_the_partia
     assert_same_files(tmp_path / "dl", hub_checkpoint)
 
 
+def test_a_server_that_ignores_range_and_always_drops_is_given_up_on(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(download_module, "RETRY_WAITS", (0, 0))
+    hub.honour_range = False
+    hub.drop(SHARD, after=100_000, times=None)
+    with pytest.raises(HubError, match=f"the connection to the Hub at {hub.url} broke while fetching {SHARD}"):
+        fetch(tmp_path / "dl")
+    assert hub.ranges(SHARD) == [None] + ["bytes=100000-"] * 3
+
+
 def test_server_errors_while_downloading_are_retried_then_reported(hub, hub_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(download_module, "RETRY_WAITS", (0, 0))
     repo = resolve_repo(REPO_ID)
@@ -287,6 +296,8 @@ def test_lfs_redirect_to_another_host_does_not_carry_the_token(hub, hub_checkpoi
     (404, "RepoNotFound", "Repository not found", "repository {repo} was not found on the Hub at {url}"),
     (403, "GatedRepo", "Access to model is restricted", "{repo} is gated: accept its terms on {url}/{repo} and log in"),
     (403, None, "Access to this resource is disabled.", "{repo} has been disabled on the Hub at {url}"),
+    (401, None, "Invalid credentials in Authorization header",
+     "the Hub at {url} refused access to {repo} (401 Unauthorized); log in with `hf auth login`"),
     (503, None, "Service Unavailable", "the Hub at {url} answered 503 Service Unavailable for {repo}"),
     (500, None, "Internal Error", "the Hub at {url} answered 500 Internal Server Error for {repo}"),
 ])
