@@ -320,3 +320,20 @@ def test_the_first_run_path_never_imports_huggingface_hub(tmp_path):
                             env={**os.environ, "OPENCODER_HOME": str(tmp_path / "home")})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_a_pull_from_the_hub_with_the_real_command_ends_in_the_chat(memory, hub, hub_checkpoint):
+    memory(16 * GB)  # the 8B is preselected
+    hub.add_repo("infly/OpenCoder-8B-Instruct", hub_checkpoint)
+    engines = Engines()
+    app = make_app(ChatSettings(), engines)  # the default: `opencoder pull NAME --progress json`, HF_ENDPOINT inherited
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert screen.query_one(PullProgress).stages[0] == "downloading"
+        assert app.screen.settings.model == "opencoder-8b-instruct:q4_k_m"
+        assert sum(hub.sent.values()) == sum(p.stat().st_size for p in hub_checkpoint.iterdir())
+        await ready(pilot)
+        assert engines.models == ["opencoder-8b-instruct:q4_k_m"]
