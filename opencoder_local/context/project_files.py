@@ -62,6 +62,32 @@ def list_files(folder: Path) -> Iterator[str]:
         yield path
 
 
+def is_ignored(root: Path, relative: str) -> bool:
+    """Would git ignore this path under `root` (it need not exist)? A tracked file is never ignored.
+
+    `git check-ignore` answers inside a work tree; elsewhere the .gitignore files on the way decide,
+    for the file and for each folder above it."""
+    git = shutil.which("git")
+    if git is not None:
+        try:
+            done = subprocess.run([git, "-C", str(root), "check-ignore", "-q", "--", relative],
+                                  capture_output=True, timeout=GIT_SECONDS, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            done = None
+        if done is not None and done.returncode in (0, 1):
+            return done.returncode == 0
+    parts = Path(relative).parts
+    specs = _ignore_specs(root)
+    for depth in range(1, len(parts) + 1):
+        here, is_folder = root.joinpath(*parts[:depth]), depth < len(parts)
+        if _ignored(here, is_folder, specs):
+            return True
+        own = _load_ignore(here) if is_folder else None
+        if own is not None:
+            specs = specs + [(here, own)]
+    return False
+
+
 def _is_venv(folder: Path, relative: str, seen: dict[str, bool]) -> bool:
     if relative not in seen:
         seen[relative] = (folder / relative / "pyvenv.cfg").is_file()
