@@ -1,11 +1,17 @@
 """A line diff of a file's old and new text: its hunks, the unified text, and the new text with only
-the hunks a reviewer chose."""
+the hunks a reviewer chose.
+
+The lines found once in each text anchor the diff (as patience diff does) and difflib's matcher
+runs only between anchors: a 2,000-line file with a few changes diffs in a few milliseconds, where
+the matcher alone rescans the whole file once per change."""
 
 from __future__ import annotations
 
+import bisect
 import difflib
+from collections import Counter
 from dataclasses import dataclass
-from typing import Collection
+from typing import Collection, Iterator
 
 CONTEXT = 3  # unchanged lines around each hunk, as git shows
 NO_NEWLINE = "\\ No newline at end of file"
@@ -69,7 +75,7 @@ class FileDiff:
 
     def with_hunks(self, chosen: Collection[int]) -> str:
         """The old text with the changes of the chosen hunks (by index) only."""
-        taken = {op for index in chosen for op in self.hunks[index].ops if op[0] != "equal"}
+        taken = {op for index in chosen for op in self.hunks[index].ops if op[0] != "equal"}  # ops are unique
         out: list[str] = []
         for op in self.ops:
             tag, i1, i2, j1, j2 = op
@@ -78,16 +84,88 @@ class FileDiff:
 
 
 def diff_text(old: str, new: str, context: int = CONTEXT) -> FileDiff:
-    """The line diff from `old` to `new` (difflib's matcher, as Python's own unified_diff uses)."""
+    """The line diff from `old` to `new`."""
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    matcher = difflib.SequenceMatcher(None, a, b)
-    ops = list(matcher.get_opcodes())  # a copy: grouping trims the matcher's own list in place
-    hunks = [
-        Hunk(group[0][1], group[-1][2], group[0][3], group[-1][4], tuple(group))
-        for group in matcher.get_grouped_opcodes(context)
-        if any(op[0] != "equal" for op in group)
-    ]
+    ops = _opcodes(a, b)
+    hunks = [Hunk(group[0][1], group[-1][2], group[0][3], group[-1][4], tuple(group))
+             for group in _grouped(ops, context)]
     return FileDiff(a, b, ops, hunks)
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[Op]:
+    """difflib's opcodes, matched piece by piece between the lines that occur once in each text."""
+    ops: list[Op] = []
+    i = j = 0
+    for anchor_a, anchor_b in [*_anchors(a, b), (len(a), len(b))]:
+        if anchor_a < i or anchor_b < j:
+            continue  # inside the equal run just taken
+        ops += _between(a, b, i, anchor_a, j, anchor_b)
+        i, j = anchor_a, anchor_b
+        while i < len(a) and j < len(b) and a[i] == b[j]:
+            i += 1
+            j += 1
+        if i > anchor_a:
+            ops.append(("equal", anchor_a, i, anchor_b, j))
+    merged: list[Op] = []
+    for op in ops:
+        if merged and op[0] == "equal" == merged[-1][0]:
+            merged[-1] = ("equal", merged[-1][1], op[2], merged[-1][3], op[4])
+        else:
+            merged.append(op)
+    return merged
+
+
+def _anchors(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Pairs of equal lines unique in both texts, the longest run of them in the same order in both."""
+    in_a, in_b = Counter(a), Counter(b)
+    where_b = {line: j for j, line in enumerate(b) if in_b[line] == 1}
+    pairs = [(i, where_b[line]) for i, line in enumerate(a) if in_a[line] == 1 and line in where_b]
+    tails: list[int] = []  # patience sorting: tails[k] = smallest last j of an increasing run of length k + 1
+    ends: list[int] = []  # the pair index ending that run
+    before: list[int] = []  # each pair's predecessor in its run
+    for index, (_i, j) in enumerate(pairs):
+        k = bisect.bisect_left(tails, j)
+        before.append(ends[k - 1] if k else -1)
+        if k == len(tails):
+            tails.append(j)
+            ends.append(index)
+        else:
+            tails[k], ends[k] = j, index
+    run, index = [], ends[-1] if ends else -1
+    while index >= 0:
+        run.append(pairs[index])
+        index = before[index]
+    return run[::-1]
+
+
+def _between(a: list[str], b: list[str], a1: int, a2: int, b1: int, b2: int) -> list[Op]:
+    if a[a1:a2] == b[b1:b2]:
+        return [("equal", a1, a2, b1, b2)] if a2 > a1 else []
+    matcher = difflib.SequenceMatcher(None, a[a1:a2], b[b1:b2])
+    return [(tag, i1 + a1, i2 + a1, j1 + b1, j2 + b1) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+
+
+def _grouped(ops: list[Op], context: int) -> Iterator[list[Op]]:
+    """The changes with `context` equal lines around them, as difflib groups its opcodes into hunks."""
+    if not any(op[0] != "equal" for op in ops):
+        return
+    codes = list(ops)
+    tag, i1, i2, j1, j2 = codes[0]
+    if tag == "equal":
+        codes[0] = (tag, max(i1, i2 - context), i2, max(j1, j2 - context), j2)
+    tag, i1, i2, j1, j2 = codes[-1]
+    if tag == "equal":
+        codes[-1] = (tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context))
+    group: list[Op] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == "equal" and i2 - i1 > 2 * context:
+            group.append((tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context)))
+            yield group
+            group = []
+            i1, j1 = max(i1, i2 - context), max(j1, j2 - context)
+        group.append((tag, i1, i2, j1, j2))
+    if group and not (len(group) == 1 and group[0][0] == "equal"):
+        yield group
 
 
 def _bare(line: str) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from functools import lru_cache
+from typing import Callable, Sequence
 
 from markdown_it import MarkdownIt
 
@@ -127,7 +128,7 @@ def _fences(answer: str) -> list[_Fence]:
     """The answer's fenced blocks as a Markdown renderer finds them, each with the line before it."""
     lines = answer.split("\n")
     found = []
-    for token in MarkdownIt("commonmark").parse(answer):
+    for token in _markdown().parse(answer):
         if token.type != "fence" or token.map is None:
             continue
         start, end = token.map
@@ -136,6 +137,11 @@ def _fences(answer: str) -> list[_Fence]:
             body.pop()
         found.append(_Fence(token.info.strip(), body, _closes(lines, end, token.markup), _line_before(lines, start)))
     return found
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark")  # building one takes longer than parsing a short answer
 
 
 def _closes(lines: list[str], end: int, marker: str) -> bool:
@@ -269,10 +275,10 @@ def _replace(text: str, replacement: Replacement, number: int, total: int) -> st
     if not replacement.search:  # an empty SEARCH adds its lines at the end
         lines += replacement.replace
     else:
-        at = _find(lines, replacement.search, lambda line: line)
+        at = _find(lines, replacement.search)
         new = replacement.replace
-        if at is None:  # one tolerant retry: leading whitespace may differ
-            at = _find(lines, replacement.search, str.lstrip)
+        if at is None:  # one tolerant retry: the whitespace around each line may differ
+            at = _find(lines, replacement.search, str.strip)
             if at is None:
                 of = f" of {total}" if total > 1 else ""
                 raise EditFailed(f"SEARCH block {number}{of} does not match the file", number)
@@ -282,16 +288,19 @@ def _replace(text: str, replacement: Replacement, number: int, total: int) -> st
     return joined + "\n" if lines and (final_newline or not text) else joined
 
 
-def _find(lines: list[str], search: list[str], key) -> int | None:
-    """Where `search` first occurs in `lines`, comparing lines through `key` (trailing spaces ignored)."""
-    wanted = [key(line).rstrip() for line in search]
-    first = wanted[0]
-    for start in range(len(lines) - len(wanted) + 1):
-        if key(lines[start]).rstrip() == first and all(
-            key(lines[start + k]).rstrip() == wanted[k] for k in range(1, len(wanted))
-        ):
-            return start
-    return None
+def _find(lines: list[str], search: list[str], key: Callable[[str], str] | None = None) -> int | None:
+    """Where `search` first occurs in `lines`, each line compared as it is or through `key`."""
+    keyed = lines if key is None else [key(line) for line in lines]
+    wanted = search if key is None else [key(line) for line in search]
+    start = 0
+    while True:
+        try:
+            at = keyed.index(wanted[0], start)
+        except ValueError:
+            return None
+        if keyed[at:at + len(wanted)] == wanted:
+            return at
+        start = at + 1
 
 
 def _reindent(found: list[str], search: list[str], new: list[str]) -> list[str]:

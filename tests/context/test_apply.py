@@ -96,6 +96,21 @@ def test_gitignored_paths_are_refused_in_a_repository_and_outside_one(project):
         assert check_target(project, "src/new.py") == project / "src" / "new.py"
 
 
+def test_in_a_repository_a_tracked_file_is_not_ignored_and_info_exclude_counts(project):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / ".gitignore").write_text("*.cfg\n")
+    (project / "settings.cfg").write_text("a = 1\n")
+    subprocess.run(["git", "-C", str(project), "add", "-f", "settings.cfg"], check=True)
+    assert check_target(project, "settings.cfg") == project / "settings.cfg"  # git tracks it: not ignored
+    with pytest.raises(EditRefused, match="ignored"):
+        check_target(project, "other.cfg")
+    (project / ".git" / "info" / "exclude").write_text("secret.txt\n")
+    with pytest.raises(EditRefused, match="ignored"):
+        check_target(project, "secret.txt")
+
+
 def test_a_new_file_and_its_folders_are_created(project):
     change = plan(project, whole("tests/unit/test_calc.py", "from calc import add\n"))
     assert change.is_new and change.diff.added == 1
