@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opencoder_local.context.code_blocks import code_blocks
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.screens.chat import ChatScreen
@@ -196,3 +197,28 @@ async def test_a_click_opens_a_card_and_undo_works_after_a_restart(project):
         await pilot.press("f4")
         await wait_for(pilot, lambda: calc.read_text() == CALC)
         assert cards(again)[0].state == UNDONE
+
+
+async def test_the_demo_model_writes_a_file_end_to_end(demo_app, tmp_path):
+    """The real model in its process: the block it writes lands in the file, and /undo takes it back."""
+    project = tmp_path / "demo-project"
+    project.mkdir()
+    hello = project / "hello.py"
+    hello.write_text('def greet(name):\n    return "Hello " + name\n')
+    app = demo_app(project=str(project), max_tokens=150)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await with_files(pilot, "hello.py")
+        await command(pilot, "Write the whole hello.py again with a docstring.")  # one block, for the only file
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.session.messages) == 2 and not screen.generating, timeout=600)
+        answer = app.screen.session.messages[-1].content
+        [block] = [b.code for b in code_blocks(answer)]
+        [card] = cards(app)
+        assert card.state == PENDING and card.edit.path == "hello.py"
+        await review(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: card.state == APPLIED)
+        assert hello.read_text() == block
+        await command(pilot, "/undo")
+        await wait_for(pilot, lambda: card.state == UNDONE)
+        assert hello.read_text() == 'def greet(name):\n    return "Hello " + name\n'
