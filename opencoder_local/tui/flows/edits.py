@@ -32,7 +32,7 @@ class EditFlow:
         return self.screen.session
 
     def cards(self) -> list[EditCard]:
-        return list(self.screen.log_view.query(EditCard))
+        return list(self.screen.query(EditCard))
 
     def pending(self) -> list[EditCard]:
         return [card for card in self.cards() if card.state == PENDING]
