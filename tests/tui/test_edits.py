@@ -74,6 +74,13 @@ async def test_accept_an_edit_then_undo_it(project):
         await ask(pilot, "Add type hints to f1 and f7.")
         [card] = cards(app)
         assert card.state == PENDING and "src/calc.py" in str(card.render()) and "+2 −2" in str(card.render())
+        await pilot.press("shift+tab")  # from the question box to the newest card
+        assert app.focused is card
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("escape")  # later: nothing decided, the card still waits
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert card.state == PENDING and calc.read_text() == CALC
         screen = await review(pilot)
         assert [v.header for v in screen.query(HunkView)] == ["@@ -1,4 +1,4 @@", "@@ -22,7 +22,7 @@"]
         shown = "\n".join(str(v.render()) for v in screen.query(HunkView))

@@ -24,7 +24,7 @@ class ConversationFlow:
         screen = self.screen
         if not screen.idle("starting a new conversation"):
             return
-        screen.forget_queued()
+        screen.model.forget_queued()
         screen.session.new()
         screen.editing = None
         await screen.show_conversation()
@@ -36,8 +36,8 @@ class ConversationFlow:
         if screen.generating:
             screen.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
             return
-        if conversation_id != screen.queued_for:
-            screen.forget_queued()
+        if conversation_id != screen.model.queued_for:
+            screen.model.forget_queued()
         if screen.session.open(conversation_id):
             screen.editing = None
             await screen.show_conversation()
@@ -50,7 +50,7 @@ class ConversationFlow:
 
         async def cleared(sure: bool | None) -> None:
             if sure and screen.session.messages:
-                screen.queued_for = None  # its question is gone
+                screen.model.queued_for = None  # its question is gone
                 screen.session.truncate_from(screen.session.messages[0])
                 await screen.log_view.show([])
                 screen.schedule_count()
@@ -87,8 +87,8 @@ class ConversationFlow:
             if not sure:
                 return
             screen.session.store.delete(conversation_id)
-            if screen.queued_for == conversation_id:
-                screen.queued_for = None  # its question is gone
+            if screen.model.queued_for == conversation_id:
+                screen.model.queued_for = None  # its question is gone
             if screen.session.conversation and screen.session.conversation.id == conversation_id:
                 screen.session.new()
                 await screen.show_conversation()

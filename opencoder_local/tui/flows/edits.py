@@ -121,6 +121,7 @@ class EditFlow:
         if accepted:
             self._write(cards, accepted)
         self.screen.refresh_bindings()
+        self.screen.prompt_input.focus()  # back to asking, whichever card the review was opened from
 
     def _write(self, cards: dict[Path, EditCard], accepted: list) -> None:
         screen = self.screen

@@ -26,6 +26,7 @@ from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_messag
 from opencoder_local.tui.flows.conversations import ConversationFlow
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.files import FilesAdded, FilesFlow, FilesRead
+from opencoder_local.tui.flows.model import EngineFailed, EngineLoaded, ModelFlow
 from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.flows.slash import SlashCommands
 from opencoder_local.tui.screens.help import HelpScreen
@@ -62,16 +63,6 @@ class ChatScreen(Screen):
 
     files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
 
-    class EngineLoaded(Message):
-        def __init__(self, engine: Engine):
-            super().__init__()
-            self.engine = engine
-
-    class EngineFailed(Message):
-        def __init__(self, error: str):
-            super().__init__()
-            self.error = error
-
     class Counted(Message):
         """A fresh count of the prompt as it would be sent; `seq` orders the counts as they were asked for."""
 
@@ -89,14 +80,11 @@ class ChatScreen(Screen):
         self.settings = settings
         self.engine_factory = engine_factory
         self.generating = False
-        self.loading = False
-        self._loading_engine: Engine | None = None
-        self._closing = False
-        self.queued_for: int | None = None  # the conversation whose question waits for the model
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
         self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
         self._shown_seq = 0  # the newest count shown
+        self.model = ModelFlow(self)
         self.conversations = ConversationFlow(self)
         self.code = CodeFlow(self)
         self.edits = EditFlow(self)
@@ -119,7 +107,7 @@ class ChatScreen(Screen):
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        self._load_engine()  # first: if the conversations cannot be read, the model still loads
+        self.model.load()  # first: if the conversations cannot be read, the model still loads
         if self.settings.continue_last:
             last = self.session.store.last_conversation()
             if last is not None:
@@ -155,75 +143,18 @@ class ChatScreen(Screen):
     def prompt_input(self) -> PromptInput:
         return self.query_one(PromptInput)
 
-    # the model
+    # the model (ModelFlow)
 
-    def _load_engine(self) -> None:
-        self.loading = True
-        self.status.set_state(f"loading {self.settings.model}…", "-busy")
-        self._load_worker()
+    @on(EngineLoaded)
+    def _engine_loaded(self, message: EngineLoaded) -> None:
+        self.model.loaded(message.engine)
 
-    @work(thread=True, exclusive=True, group="load")
-    def _load_worker(self) -> None:
-        try:
-            engine = self.engine_factory(self.settings)
-            self._loading_engine = engine  # quitting from now on ends its load at once
-            if self._closing:
-                engine.close()
-            engine.wait_ready()
-        except UserError as exc:
-            self.post_message(self.EngineFailed(str(exc)))
-        except Exception as exc:  # a broken install must still be a notice, not a dead app
-            self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(self.EngineLoaded(engine))
+    @on(EngineFailed)
+    def _engine_failed(self, message: EngineFailed) -> None:
+        self.model.failed(message.error)
 
     def close_engines(self) -> None:
-        """End the model (and a model still loading) at once: quitting never waits for llama.cpp."""
-        self._closing = True
-        for engine in (self._loading_engine, self.session.engine):
-            if engine is not None:
-                engine.close()
-
-    def on_chat_screen_engine_loaded(self, message: EngineLoaded) -> None:
-        engine = message.engine
-        self.loading = False
-        self._loading_engine = None
-        self.session.engine = engine
-        self.sync_files()  # counted with the model's own vocabulary from now on
-        self.status.set_model(engine.model_name, engine.quantization, engine.backend)
-        if not engine.chat_mode:
-            self.notify("This model has no chat template: it continues your text instead of answering it.",
-                        title="Completion model", timeout=10)
-        self.status.set_state("ready", "-ready")
-        self.schedule_count()
-        queued, self.queued_for = self.queued_for, None
-        if queued is not None and self._unanswered(queued):
-            self.call_later(self.start_answer)
-
-    def _unanswered(self, conversation_id: int) -> bool:
-        """Is that conversation the current one, ending with a question that has no answer yet?"""
-        conversation, messages = self.session.conversation, self.session.messages
-        return (conversation is not None and conversation.id == conversation_id
-                and bool(messages) and messages[-1].role == "user")
-
-    def forget_queued(self) -> None:
-        """Before the conversation changes: a question waiting for the model stays where it is."""
-        if self.queued_for is not None:
-            self.notify("Your question was not sent: the model is still loading. "
-                        "Open that conversation again and press Ctrl+R to have it answered.", timeout=10)
-        self.queued_for = None
-
-    def on_chat_screen_engine_failed(self, message: EngineFailed) -> None:
-        self.loading = False
-        self._loading_engine = None
-        self.status.set_state("no model", "-error")
-        self.notify(
-            f"{message.error}\nChoose another model with --model, or fix the file, then restart.",
-            title="The model could not be loaded",
-            severity="error",
-            timeout=30,
-            markup=False,
-        )
+        self.model.close()
 
     # sending and answering
 
@@ -275,10 +206,7 @@ class ChatScreen(Screen):
 
     async def start_answer(self) -> None:
         if self.session.engine is None:
-            self.queued_for = self.session.conversation.id if self.session.conversation else None
-            self.notify("Your message will be sent as soon as the model has loaded.")
-            if not self.loading:
-                self._load_engine()  # after a failed load or a stopped model process: try again
+            self.model.wait_for_it()
             return
         self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
         self.query_one(PathCompletions).close()
@@ -315,7 +243,7 @@ class ChatScreen(Screen):
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
         self.status.set_state("stopped" if done.status in (STOPPED, CUT_SHORT) else "ready", "-ready")
         if done.engine_stopped:
-            self._engine_stopped(done.error)
+            self.model.stopped(done.error)
         elif done.error:
             self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()
@@ -326,15 +254,6 @@ class ChatScreen(Screen):
             await self.edits.propose(view)
         self.sync_files()  # what the answer was given is "current" now
         self.schedule_count()
-
-    def _engine_stopped(self, error: str) -> None:
-        """The model process died: keep everything, start a fresh one with the next question."""
-        engine, self.session.engine = self.session.engine, None
-        if engine is not None:
-            engine.close()
-        self.status.set_state("model stopped", "-error")
-        self.notify(f"{error}.\nYour conversation is saved; the next question starts the model again.",
-                    title="The model stopped", severity="error", timeout=30, markup=False)
 
     # the context meter
 

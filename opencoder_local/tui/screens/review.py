@@ -135,7 +135,7 @@ class ReviewScreen(Screen[list[Decision]]):
         else:
             await self._show()
 
-    def action_accept(self) -> None:
+    async def action_accept(self) -> None:
         change, chosen = self.change, self._chosen()
         text = change.new if len(chosen) == len(change.diff.hunks) else change.diff.with_hunks(chosen)
 
@@ -146,7 +146,7 @@ class ReviewScreen(Screen[list[Decision]]):
         if change.is_new:
             self.app.push_screen(ConfirmScreen(f"Create the new file {change.path}?"), confirmed)
         else:
-            self.call_later(self._decide, text)
+            await self._decide(text)
 
     async def action_reject(self) -> None:
         await self._decide(None)
