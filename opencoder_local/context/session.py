@@ -109,8 +109,9 @@ class ChatSession:
     # edits the answers propose
 
     def proposed_edits(self, answer: str) -> list[ProposedEdit]:
-        """The file edits in an answer (a block with only the working set's one file to go to is for it)."""
-        return parse_edits(answer, [entry.path for entry in self.working_set.entries()])
+        """The file edits in an answer. A block with no path goes to the working set's only file, unless
+        that is a line range: the model saw part of it, and a whole-file block would cut the rest."""
+        return parse_edits(answer, [entry.path for entry in self.working_set.entries() if entry.lines is None])
 
     def plan_edit(self, edit: ProposedEdit) -> PlannedChange:
         """The edit against the file as it is now; EditRefused says why it cannot be applied."""

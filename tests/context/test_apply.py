@@ -191,3 +191,13 @@ def test_files_that_cannot_be_edited_are_refused_with_a_reason(project):
         os.mkfifo(project / "pipe")
         with pytest.raises(EditRefused, match="pipe"):
             plan(project, whole("pipe"))
+
+
+def test_a_line_range_is_never_the_only_file_an_untied_block_goes_to(project):
+    session = ChatSession(Store.open(":memory:"), GenParams(), project=project)
+    block = "Here:\n\n```python\nX = 1\n```\n"
+    session.working_set.add(["src/calc.py:1-1"])  # the model saw one line: a whole-file block would cut the rest
+    assert session.proposed_edits(block) == []
+    session.working_set.drop()
+    session.working_set.add(["src/calc.py"])
+    assert [edit.path for edit in session.proposed_edits(block)] == ["src/calc.py"]
