@@ -10,7 +10,7 @@ stay plain code. Nothing here reads or writes a file: `context/apply.py` does, w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -68,16 +68,16 @@ class EditFailed(Exception):
         self.block = block
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Fence:
     info: str
     lines: list[str]
-    closed: bool
-    path_line: str | None
-    kind: str = field(init=False)
+    closed: bool  # False: the answer ends inside it
+    path_line: str | None  # the nearest line before it
 
-    def __post_init__(self) -> None:
-        self.kind = "replace" if any(_SEARCH.match(line) for line in self.lines) else "whole"
+    @property
+    def kind(self) -> str:
+        return "replace" if any(_SEARCH.match(line) for line in self.lines) else "whole"
 
 
 def parse_edits(answer: str, working_set: Sequence[str] = ()) -> list[ProposedEdit]:

@@ -103,7 +103,13 @@ async def test_choose_hunks_then_reject_the_next_file(project):
         await with_files(pilot, "src/calc.py", "src/util.py")
         await ask(pilot, "Improve both.")
         assert [c.edit.path for c in cards(app)] == ["src/calc.py", "src/util.py"]
-        screen = await review(pilot)
+        await pilot.press("ctrl+p")  # the palette offers the review while edits wait
+        await pilot.press(*"review proposed")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.pause()
+        screen = app.screen
         await pilot.press("down", "space")  # leave out the second hunk (f7)
         assert [v.chosen for v in screen.query(HunkView)] == [True, False]
         await pilot.press("y")
