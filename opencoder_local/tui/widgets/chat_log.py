@@ -11,6 +11,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
 from opencoder_local.tui.pacer import FramePacer, IncomingText
+from opencoder_local.tui.widgets.code_fence import AnswerMarkdown
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
 
 _STATUS_NOTES = {
@@ -30,7 +31,7 @@ class MessageView(Widget):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self.content)
+        yield AnswerMarkdown(self.content)
         yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
 
     def on_mount(self) -> None:
@@ -76,7 +77,7 @@ class AssistantMessage(MessageView):
     def start_stream(self) -> IncomingText:
         """Show the answer as it comes: the generation thread adds its text to what this returns."""
         self.border_subtitle = "writing…"
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._stream = Markdown.get_stream(self.query_one(AnswerMarkdown))
         return self._incoming
 
     def on_assistant_message_text_waiting(self) -> None:
@@ -96,6 +97,7 @@ class AssistantMessage(MessageView):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+            self.query_one(AnswerMarkdown).finish()
         self.border_subtitle = ""
         self.status = done.status
         self.message_id = done.message_id
