@@ -11,7 +11,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
 from opencoder_local.tui.pacer import FramePacer, IncomingText
-from opencoder_local.tui.widgets.code_fence import AnswerMarkdown
+from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown, SizedByLayout
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
 
 _STATUS_NOTES = {
@@ -21,7 +21,7 @@ _STATUS_NOTES = {
 }
 
 
-class MessageView(Widget):
+class MessageView(SizedByLayout, Widget):
     """One message; `message_id` ties it to the stored row (None until it is saved)."""
 
     def __init__(self, content: str, message_id: int | None = None, status: str = DONE):
@@ -104,7 +104,7 @@ class AssistantMessage(MessageView):
         self.show_note(_STATUS_NOTES.get(done.status, ""))
 
 
-class ChatLog(VerticalScroll):
+class ChatLog(SizedByLayout, VerticalScroll):
     """Scrolls with the answer unless the user has scrolled up (Textual's anchor)."""
 
     def on_mount(self) -> None:

@@ -10,7 +10,7 @@ from textual.highlight import HighlightTheme, highlight
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
-from opencoder_local.tui.widgets.code_fence import AnswerFence, FenceHighlighter
+from opencoder_local.tui.widgets.answer_markdown import AnswerFence, FenceHighlighter
 
 from tui.helpers import ask, ready
 from tui.scripted import ScriptedEngine

@@ -1,12 +1,15 @@
-"""Code fences in answers, highlighted incrementally while they grow.
+"""The Markdown of the conversation, made cheap to stream into.
 
-Textual's Markdown re-parses the last block at every append, so a streamed code fence used to be
-lexed from its first line at every frame: O(n) a frame, O(n^2) an answer (3.7 ms a frame at the end
-of a 57-line fence on the demo model's answer). Here the tokens of the last highlight are kept, and
-code that extends it is lexed again only from a line where the lexer was back at plain text (a
-newline lexed as whitespace: not inside a string or a comment), a few lines before the old end.
-The overlap must come out the same as before, or the whole fence is lexed again; and when the
-answer ends, `finish()` checks the fence against a highlight from scratch.
+Code fences are highlighted incrementally while they grow. Textual's Markdown re-parses the last
+block at every append, so a streamed fence used to be lexed from its first line at every frame: O(n)
+a frame, O(n^2) an answer (3.7 ms a frame at the end of a 57-line fence on the demo model's answer).
+Here the tokens of the last highlight are kept, and code that extends it is lexed again only from a
+line where the lexer was back at plain text (a newline lexed as whitespace: not inside a string or a
+comment), a few lines before the old end. The overlap must come out the same as before, or the whole
+fence is lexed again; and when the answer ends, `finish()` checks each fence against a highlight from
+scratch.
+
+And the widgets an answer grows in take their new size from one layout pass, not two (SizedByLayout).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Text, _TokenType
 from pygments.util import ClassNotFound
+from textual.app import ComposeResult
 from textual.content import Content, Span
+from textual.geometry import Size
 from textual.highlight import HighlightTheme, highlight
-from textual.widgets import Markdown
+from textual.reactive import Reactive
+from textual.widgets import Label, Markdown
 from textual.widgets.markdown import MarkdownFence
 
 RELEX_LINES = 3  # lines before the old end always lexed again: an unfinished line lexes differently
@@ -119,7 +125,26 @@ def _content(code: str, tokens: list[Token], theme: type[HighlightTheme]) -> Con
     return Content(code, spans=spans).stylize_before("$text")
 
 
-class AnswerFence(MarkdownFence):
+class SizedByLayout:
+    """Mixin for widgets whose size only layout sets: a new size asks for no second layout pass.
+
+    Textual (pinned 8.2.8) declares Widget.virtual_size with layout=True, so each widget that grew in a
+    layout pass asked for another pass right after it, which found nothing to move but repainted the
+    whole log: once a frame while an answer streams, about 12% of the frame's CPU. Only for widgets
+    that never set their own virtual size (a ScrollView such as TextArea does, and needs the flag)."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
+
+
+class CodeLabel(SizedByLayout, Label):
+    """The highlighted code inside a fence."""
+
+
+class AnswerParagraph(SizedByLayout, Markdown.BLOCKS["paragraph_open"]):  # MarkdownParagraph is not exported
+    """A paragraph, the block prose streams into."""
+
+
+class AnswerFence(SizedByLayout, MarkdownFence):
     """A code fence of an answer: highlighted by its Markdown's FenceHighlighter while it streams."""
 
     def highlight(  # type: ignore[override]  # Textual calls it on the fence, as self.highlight(...)
@@ -128,6 +153,9 @@ class AnswerFence(MarkdownFence):
         if ansi:  # Textual's own themes for a terminal's ANSI colours
             return MarkdownFence.highlight(code, language, ansi, dark)
         return self._markdown.highlighter.highlight(code, language, HighlightTheme)
+
+    def compose(self) -> ComposeResult:
+        yield CodeLabel(self._highlighted_code, id="code-content", expand=True)
 
     def finish(self) -> None:
         """The answer ended: make sure the fence shows what a highlight from scratch shows."""
@@ -138,10 +166,11 @@ class AnswerFence(MarkdownFence):
             self.set_content(exact)
 
 
-class AnswerMarkdown(Markdown):
+class AnswerMarkdown(SizedByLayout, Markdown):
     """Markdown whose code fences reuse the highlighting of the frame before."""
 
-    BLOCKS = {**Markdown.BLOCKS, "fence": AnswerFence, "code_block": AnswerFence}
+    BLOCKS = {**Markdown.BLOCKS, "paragraph_open": AnswerParagraph, "fence": AnswerFence,
+              "code_block": AnswerFence}
 
     def __init__(self, markdown: str | None = None):
         super().__init__(markdown)
