@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Iterator, Sequence
 
+import gguf
 import httpx
 
 from opencoder_local.engine import server_api
@@ -122,7 +123,7 @@ class RemoteEngine:
             return EstimatedFormat(window)
         info = read_gguf(path)
         model = vocab_only(info, exact)
-        n_vocab = len(info.get("tokenizer.ggml.tokens") or [])
+        n_vocab = len(info.get(gguf.Keys.Tokenizer.LIST) or [])
         if self.server.n_vocab is not None and n_vocab and n_vocab != self.server.n_vocab:
             model.close()
             raise UserError(f"{path} has {n_vocab:,} tokens but the model at {self.endpoint.label} has "

@@ -168,8 +168,9 @@ def completions_body(ids: list[int], max_new: int, params: GenParams, model: str
 
 def chat_body(messages: list[Message], max_new: int | None, params: GenParams, model: str) -> dict[str, Any]:
     body = {"model": model, "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": True, "stream_options": {"include_usage": True},
-            "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+            "stream": True, "stream_options": {"include_usage": True}, "temperature": params.temperature,
+            "top_p": params.top_p, "top_k": params.top_k,
+            "repeat_penalty": 1.0}  # llama.cpp-family servers' name; llama-cpp-python's default is 1.1
     if max_new is not None:
         body["max_tokens"] = max_new
     return body if params.seed is None else {**body, "seed": params.seed}
