@@ -49,9 +49,6 @@ class EstimatedFormat:
         raise UserError("the server tokenizes this model's prompts (no local vocabulary): there is no exact "
                         "prompt to show; --tokenizer names a local GGUF with the server's vocabulary")
 
-    def close(self) -> None:
-        pass
-
 
 def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -107,7 +104,6 @@ class RemoteEngine:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._socket: socket.socket | None = None  # the running turn's connection
-        self._closed = False
 
     def _prompt_format(self, tokenizer: str | None, n_ctx: int | None, exact: bool | None):
         window = self.server.n_ctx
@@ -164,7 +160,6 @@ class RemoteEngine:
         self._hang_up()
 
     def close(self) -> None:
-        self._closed = True
         self.cancel()
         self._client.close()
 
@@ -224,6 +219,9 @@ class RemoteEngine:
             if response is not None and response.status_code >= 400:
                 raise server_api.http_error(self.endpoint, response)
             for event in server_api.events(response, self.endpoint, parse) if response is not None else ():
+                if reason == "stop" and event.tokens:  # the server's GGUF does not stop there: end its turn
+                    self._hang_up()
+                    break
                 text, count, stop = self._text_of(event, decoder)
                 if count:
                     last = time.perf_counter()
@@ -231,11 +229,7 @@ class RemoteEngine:
                     generated += count
                 if text:
                     yield Delta(text, tokens=count)
-                if stop:  # a stop token the server's GGUF does not mark as one: end its turn too
-                    reason = "stop"
-                    self._hang_up()
-                    break
-                reason = event.finish or reason
+                reason = "stop" if stop else event.finish or reason
                 if event.prompt_tokens is not None:
                     usage = event
                 if event.done:
