@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -43,6 +44,10 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--show-prompt", action="store_true",
                         help="with -p: print the exact prompt the model would get (files included) and exit, "
                              "without loading the weights")
+    parser.add_argument("--apply", action="store_true",
+                        help="with -p: print the diff of the files the answer changes, then (asking first on a "
+                             "terminal) write them")
+    parser.add_argument("-y", "--yes", action="store_true", help="with --apply: write without asking")
     parser.add_argument("--project", metavar="DIR", help="the project folder file paths are relative to (default: here)")
     parser.add_argument("--tokenizer", metavar="PATH_OR_NAME",
                         help="with a server as --model: the local GGUF with its vocabulary, for exact tokens "
@@ -76,47 +81,58 @@ def _settings(args: argparse.Namespace):
 
 def _one_shot_messages(prompt_format, settings, question: str, files: list[str], show_prompt: bool):
     """The messages for one question with files, counted by `prompt_format` (a vocabulary, or a
-    server's engine), or None once --show-prompt has printed them."""
+    server's engine), and the files' paths; or None once --show-prompt has printed them."""
     from opencoder_local.context.one_shot import one_shot_prompt
     from opencoder_local.settings import project_folder
 
-    prompt, notices = one_shot_prompt(prompt_format, settings.system, question, files,
-                                      project_folder(settings), settings.max_tokens)
+    prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
+                                             project_folder(settings), settings.max_tokens)
     for notice in notices:
         print(f"opencoder-chat: {notice}", file=sys.stderr)
     if not show_prompt:
-        return prompt.messages
+        return prompt.messages, paths
     sys.stdout.write(prompt_format.text(prompt.messages))
     sys.stdout.flush()
     return None
 
 
-def _one_shot(settings, question: str, files: list[str], show_prompt: bool) -> int:
-    from opencoder_local.settings import remote_engine
+def _one_shot(settings, question: str, files: list[str], show_prompt: bool, apply: bool = False,
+              yes: bool = False) -> int:
+    from opencoder_local.settings import project_folder, remote_engine
 
     remote = remote_engine(settings)  # a model on a server: asked what it serves now, in one line if it fails
-    if remote is None:
-        return _one_shot_local(settings, question, files, show_prompt)
     try:
-        messages = _one_shot_messages(remote, settings, question, files, show_prompt)
-        return 0 if messages is None else _answer(remote, settings, messages)
+        if remote is None:
+            found, engine = _one_shot_local(settings, question, files, show_prompt)
+        else:
+            found, engine = _one_shot_messages(remote, settings, question, files, show_prompt), remote
+        if found is None:
+            return 0
+        messages, paths = found
+        out = sys.stderr if apply else sys.stdout  # with --apply, standard output is the diff alone
+        answer = _answer(engine, settings, messages, out)
     finally:
-        remote.close()
+        if remote is not None:
+            remote.close()
+    return _apply_answer(answer, project_folder(settings), paths, yes) if apply else 0
 
 
-def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool) -> int:
+def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool):
+    """The messages (and files' paths) and the loaded local model; (None, None) once --show-prompt has
+    printed the prompt. Files are counted with the vocabulary alone: a refused one stops before the
+    weights load."""
     from opencoder_local.engine.llama_engine import PromptFormat, load_engine
     from opencoder_local.settings import engine_options
 
-    messages = None
-    if files or show_prompt:  # counted with the vocabulary alone: a refused file stops before the weights load
+    found = None
+    if files or show_prompt:
         prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
         try:
-            messages = _one_shot_messages(prompt_format, settings, question, files, show_prompt)
+            found = _one_shot_messages(prompt_format, settings, question, files, show_prompt)
         finally:
             prompt_format.close()
-        if messages is None:
-            return 0
+        if found is None:
+            return None, None
     with interruptible() as interruption:
         try:
             engine = load_engine(settings.model, engine_options(settings),
@@ -125,35 +141,69 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
             interruption.raise_if_requested()  # the load failed because it was told to stop
             raise
         interruption.raise_if_requested()
-        if messages is None:
-            messages = _one_shot_messages(engine, settings, question, [], False)
-    return _answer(engine, settings, messages)
+    return found or _one_shot_messages(engine, settings, question, [], False), engine
 
 
-def _answer(engine, settings, messages) -> int:
-    """Stream the answer to stdout; Ctrl+C stops it (the engine's cancel) and exits 130. An answer the
-    engine stops short (a server gone mid-answer) stays on stdout, and its error follows on stderr."""
+def _answer(engine, settings, messages, out) -> str:
+    """Stream the answer to `out` and return it; Ctrl+C stops it (the engine's cancel) and exits 130.
+    An answer the engine stops short (a server gone mid-answer) stays, and its error follows on stderr."""
     from opencoder_local.engine.protocol import GenParams
 
     params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
-    out = sys.stdout
+    answer: list[str] = []
     with interruptible() as interruption:
         interruption.cancel = engine.cancel
-        written = False
         try:
             for delta in engine.stream(messages, params):
                 out.write(delta.text)
                 out.flush()
-                written = written or bool(delta.text)
+                answer.append(delta.text)
         except UserError as exc:
-            if written:
+            if any(answer):
                 out.write("\n")
                 raise UserError(f"{exc} (the answer above is cut short)") from None
             raise
     out.write("\n")
     out.flush()
     interruption.raise_if_requested()
-    return 0
+    return "".join(answer)
+
+
+def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
+    """Print the diff of each file the answer changes; write them with --yes, or when a terminal says y."""
+    from opencoder_local.context.apply import write
+    from opencoder_local.context.one_shot import proposed_changes
+
+    changes, refused = proposed_changes(answer, project, files)
+    for reason in refused:
+        print(f"opencoder-chat: not applied: {reason}", file=sys.stderr)
+    changes = [change for change in changes if change.diff.hunks]
+    if not changes:
+        if not refused:
+            print("opencoder-chat: the answer changes no file (no code block after a file's path)", file=sys.stderr)
+        return 1
+    for change in changes:
+        sys.stdout.write(change.diff.unified(change.path, change.is_new))
+    sys.stdout.flush()
+    if not yes:
+        if not sys.stdin.isatty():
+            print("opencoder-chat: not written (no terminal to ask): add --yes to write", file=sys.stderr)
+            return 1 if refused else 0
+        new = [change.path for change in changes if change.is_new]
+        creating = f", creating {', '.join(new)}" if new else ""
+        sys.stderr.write(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("opencoder-chat: not written", file=sys.stderr)
+            return 1 if refused else 0
+    result = write([(change, change.new) for change in changes])
+    for change in result.stale:
+        print(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again", file=sys.stderr)
+    for path, reason in result.failed:
+        print(f"opencoder-chat: not written: {path}: {reason}", file=sys.stderr)
+    for written in result.written:
+        print(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}", file=sys.stderr)
+    return 1 if refused or result.stale or result.failed else 0
 
 
 def _read_stdin() -> str:
@@ -181,9 +231,11 @@ def _run_chat(args: argparse.Namespace) -> int:
             raise UserError("the prompt is empty")
         if settings.model is None:
             raise UserError(_NO_MODEL)
-        return _one_shot(settings, question, args.files or [], args.show_prompt)
-    if args.files or args.show_prompt:
-        raise UserError("-f and --show-prompt go with a question: -p QUESTION (or the question on stdin)")
+        if args.yes and not args.apply:
+            raise UserError("--yes goes with --apply: -p QUESTION -f PATH --apply --yes")
+        return _one_shot(settings, question, args.files or [], args.show_prompt, args.apply, args.yes)
+    if args.files or args.show_prompt or args.apply or args.yes:
+        raise UserError("-f, --show-prompt and --apply go with a question: -p QUESTION (or the question on stdin)")
     from opencoder_local.tui import run_tui
 
     return run_tui(settings)

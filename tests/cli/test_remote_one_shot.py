@@ -44,6 +44,21 @@ def test_files_in_context_and_the_exact_prompt(llama_server, tmp_path):
     assert answered.returncode == 0 and answered.stdout.strip(), answered.stderr
 
 
+def test_apply_writes_the_servers_answer(llama_server, tmp_path):
+    from opencoder_local.context.code_blocks import code_blocks
+
+    hello = 'def greet(name):\n    return "Hello " + name\n'
+    (tmp_path / "hello.py").write_text(hello)
+    result = subprocess.run([sys.executable, "-m", "opencoder_local", "chat", "--model", llama_server.url,
+                             "--max-tokens", "150", "-p", "Write the whole hello.py again with a docstring.",
+                             "-f", "hello.py", "--apply", "--yes"], capture_output=True, text=True, env=os.environ,
+                            timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    [block] = [b.code for b in code_blocks(result.stderr)]  # the answer streams to stderr with --apply
+    assert (tmp_path / "hello.py").read_text() == block != hello
+    assert result.stdout.startswith("--- a/hello.py\n+++ b/hello.py\n@@ ") and "wrote hello.py" in result.stderr
+
+
 def test_each_failure_is_one_line():
     nobody = f"http://127.0.0.1:{free_port()}"
     assert "cannot reach the server at " + nobody in one_line(chat("--model", nobody, "-p", "Hi"))

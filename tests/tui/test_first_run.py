@@ -331,8 +331,10 @@ async def test_a_pull_from_the_hub_with_the_real_command_ends_in_the_chat(memory
         await pilot.pause()
         screen = app.screen
         await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.phase == "pulling")
+        progress = screen.query_one(PullProgress)
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
-        assert screen.query_one(PullProgress).stages[0] == "downloading"
+        assert progress.stages[0] == "downloading"
         assert app.screen.settings.model == "opencoder-8b-instruct:q4_k_m"
         assert sum(hub.sent.values()) == sum(p.stat().st_size for p in hub_checkpoint.iterdir())
         await ready(pilot)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Label
 
 from opencoder_local.engine.protocol import TurnStats
+
+
+RATE_INTERVAL_S = 0.5
 
 
 class StatusBar(Horizontal):
@@ -56,3 +61,19 @@ def meter(n_ctx: int, parts: dict[str, int], dropped: int) -> str:
     text = (f"ctx {prompt:,} / {n_ctx:,}: sys {parts['system']:,} · files {parts['files']:,}"
             f" · hist {parts['history']:,} · answer {parts['reserve']:,}")
     return text + f" · {dropped} old msg{'s' if dropped != 1 else ''} dropped" if dropped else text
+
+
+class RateMeter:
+    """Live tokens/s from the generation thread, posted to the status bar at a steady rate."""
+
+    def __init__(self, status: StatusBar):
+        self.status = status
+        self.tokens, self.first, self.posted = 0, 0.0, 0.0
+
+    def add(self, tokens: int) -> None:
+        now = time.perf_counter()
+        self.tokens += tokens
+        self.first = self.first or now
+        if now - self.posted >= RATE_INTERVAL_S and self.tokens > 1 and now > self.first:
+            self.status.post_message(StatusBar.Rate((self.tokens - 1) / (now - self.first)))
+            self.posted = now
