@@ -31,6 +31,8 @@ from opencoder_local.models.registry import list_models, resolve
 SERVER_TOKENS = "server"  # --tokenizer server: no local vocabulary, the server's chat endpoint
 _CHARS_PER_TOKEN = 3  # the estimate without a vocabulary: code runs 3-4 characters a token
 _MESSAGE_OVERHEAD = 4  # role markers and separators a template adds per message
+_NO_EXACT_PROMPT = ("the server tokenizes this model's prompts (no local vocabulary): there is no exact prompt "
+                    "to show; --tokenizer names a local GGUF with the server's vocabulary")
 
 
 class EstimatedFormat:
@@ -46,8 +48,7 @@ class EstimatedFormat:
         return ContextBudget(size + _MESSAGE_OVERHEAD, self.n_ctx)
 
     def text(self, messages: Sequence[Message]) -> str:
-        raise UserError("the server tokenizes this model's prompts (no local vocabulary): there is no exact "
-                        "prompt to show; --tokenizer names a local GGUF with the server's vocabulary")
+        raise UserError(_NO_EXACT_PROMPT)
 
 
 def _normal(name: str) -> str:
@@ -133,10 +134,6 @@ class RemoteEngine:
     def chat_mode(self) -> bool:
         return self.api == "chat" or self.format.template is not None
 
-    @property
-    def vocab(self):
-        return self.format.vocab if self.exact else None
-
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         if not self.exact:
             raise UserError("the server tokenizes this model's prompts: there are no local ids")
@@ -145,7 +142,7 @@ class RemoteEngine:
     def text(self, messages: Sequence[Message]) -> str:
         """The exact prompt text the ids are made from (--show-prompt)."""
         if not self.exact:
-            return EstimatedFormat.text(self.format, messages)
+            raise UserError(_NO_EXACT_PROMPT)
         return self.format.text(messages)
 
     def count(self, messages: Sequence[Message]) -> ContextBudget:
