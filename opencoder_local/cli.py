@@ -17,7 +17,8 @@ _NO_MODEL = ("no model installed: `opencoder pull opencoder-1.5b-instruct` gets 
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-m", "--model", help="model name (see `opencoder models`) or path to a .gguf file")
+    parser.add_argument("-m", "--model", help="model name (see `opencoder models`), path to a .gguf file, or a "
+                        "server: http://HOST:PORT or the name of an endpoint in config.toml")
     parser.add_argument(
         "--opencoder-tokenizer",
         choices=sorted(_TOKENIZER_MODES),
@@ -48,6 +49,9 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
                              "terminal) write them")
     parser.add_argument("-y", "--yes", action="store_true", help="with --apply: write without asking")
     parser.add_argument("--project", metavar="DIR", help="the project folder file paths are relative to (default: here)")
+    parser.add_argument("--tokenizer", metavar="PATH_OR_NAME",
+                        help="with a server as --model: the local GGUF with its vocabulary, for exact tokens "
+                             "(default: an installed model whose name matches the server's; 'server': none)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -70,68 +74,99 @@ def _settings(args: argparse.Namespace):
         exact_tokenizer=_TOKENIZER_MODES[args.opencoder_tokenizer] if args.opencoder_tokenizer else None,
         continue_last=args.continue_last or None,
         project=args.project,
+        tokenizer=args.tokenizer,
     )
     return settings if settings.model is not None else settings.with_overrides(model=default_model())
 
 
-def _one_shot_messages(settings, question: str, files: list[str], show_prompt: bool):
-    """The messages for one question with files and the files' paths, or None once --show-prompt has
-    printed them."""
+def _one_shot_messages(prompt_format, settings, question: str, files: list[str], show_prompt: bool):
+    """The messages for one question with files, counted by `prompt_format` (a vocabulary, or a
+    server's engine), and the files' paths; or None once --show-prompt has printed them."""
     from opencoder_local.context.one_shot import one_shot_prompt
-    from opencoder_local.engine.llama_engine import PromptFormat
     from opencoder_local.settings import project_folder
 
-    prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
-    try:
-        prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
-                                                 project_folder(settings), settings.max_tokens)
-        for notice in notices:
-            print(f"opencoder-chat: {notice}", file=sys.stderr)
-        if not show_prompt:
-            return prompt.messages, paths
-        sys.stdout.write(prompt_format.text(prompt.messages))
-        sys.stdout.flush()
-        return None
-    finally:
-        prompt_format.close()
+    prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
+                                             project_folder(settings), settings.max_tokens)
+    for notice in notices:
+        print(f"opencoder-chat: {notice}", file=sys.stderr)
+    if not show_prompt:
+        return prompt.messages, paths
+    sys.stdout.write(prompt_format.text(prompt.messages))
+    sys.stdout.flush()
+    return None
 
 
 def _one_shot(settings, question: str, files: list[str], show_prompt: bool, apply: bool = False,
               yes: bool = False) -> int:
-    from opencoder_local.context.one_shot import one_shot_prompt
-    from opencoder_local.engine.llama_engine import load_engine
-    from opencoder_local.engine.protocol import GenParams
-    from opencoder_local.settings import engine_options, project_folder
+    from opencoder_local.settings import project_folder, remote_engine
 
-    messages, paths = None, []
-    if files or show_prompt:  # counted with the vocabulary alone: a refused file stops before the weights load
-        found = _one_shot_messages(settings, question, files, show_prompt)
+    remote = remote_engine(settings)  # a model on a server: asked what it serves now, in one line if it fails
+    try:
+        if remote is None:
+            found, engine = _one_shot_local(settings, question, files, show_prompt)
+        else:
+            found, engine = _one_shot_messages(remote, settings, question, files, show_prompt), remote
         if found is None:
             return 0
         messages, paths = found
-    options = engine_options(settings)
-    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
-    out = sys.stderr if apply else sys.stdout  # with --apply, standard output is the diff alone
-    answer: list[str] = []
+        out = sys.stderr if apply else sys.stdout  # with --apply, standard output is the diff alone
+        answer = _answer(engine, settings, messages, out)
+    finally:
+        if remote is not None:
+            remote.close()
+    return _apply_answer(answer, project_folder(settings), paths, yes) if apply else 0
+
+
+def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool):
+    """The messages (and files' paths) and the loaded local model; (None, None) once --show-prompt has
+    printed the prompt. Files are counted with the vocabulary alone: a refused one stops before the
+    weights load."""
+    from opencoder_local.engine.llama_engine import PromptFormat, load_engine
+    from opencoder_local.settings import engine_options
+
+    found = None
+    if files or show_prompt:
+        prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
+        try:
+            found = _one_shot_messages(prompt_format, settings, question, files, show_prompt)
+        finally:
+            prompt_format.close()
+        if found is None:
+            return None, None
     with interruptible() as interruption:
         try:
-            engine = load_engine(settings.model, options, stop_loading=lambda: interruption.requested)
+            engine = load_engine(settings.model, engine_options(settings),
+                                 stop_loading=lambda: interruption.requested)
         except UserError:
             interruption.raise_if_requested()  # the load failed because it was told to stop
             raise
-        interruption.cancel = engine.cancel
         interruption.raise_if_requested()
-        if messages is None:
-            messages = one_shot_prompt(engine, settings.system, question, [], project_folder(settings),
-                                       settings.max_tokens)[0].messages
-        for delta in engine.stream(messages, params):
-            out.write(delta.text)
-            out.flush()
-            answer.append(delta.text)
+    return found or _one_shot_messages(engine, settings, question, [], False), engine
+
+
+def _answer(engine, settings, messages, out) -> str:
+    """Stream the answer to `out` and return it; Ctrl+C stops it (the engine's cancel) and exits 130.
+    An answer the engine stops short (a server gone mid-answer) stays, and its error follows on stderr."""
+    from opencoder_local.engine.protocol import GenParams
+
+    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+    answer: list[str] = []
+    with interruptible() as interruption:
+        interruption.cancel = engine.cancel
+        try:
+            for delta in engine.stream(messages, params):
+                out.write(delta.text)
+                out.flush()
+                answer.append(delta.text)
+        except UserError as exc:
+            if any(answer):
+                out.write("\n")
+                raise UserError(f"{exc} (the answer above is cut short)") from None
+            raise
     out.write("\n")
     out.flush()
     interruption.raise_if_requested()
-    return _apply_answer("".join(answer), project_folder(settings), paths, yes) if apply else 0
+    return "".join(answer)
 
 
 def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
@@ -182,10 +217,12 @@ def _read_stdin() -> str:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    from opencoder_local.settings import project_folder
+    from opencoder_local.settings import endpoint_for, project_folder
 
     settings = _settings(args)
     project_folder(settings)  # a bad --project is one line before anything loads
+    if args.tokenizer and endpoint_for(settings) is None:
+        raise UserError("--tokenizer goes with a model on a server: --model http://HOST:PORT (or an endpoint's name)")
     question = args.prompt
     if question == "-" or (question is None and not sys.stdin.isatty()):
         question = _read_stdin()

@@ -61,3 +61,45 @@ def hub(monkeypatch) -> Iterator[HubServer]:
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("HF_TOKEN", raising=False)
         yield server
+
+
+@pytest.fixture(scope="session")
+def llama_server_binary() -> Path:
+    """llama.cpp's llama-server, built once from the pinned sdist's sources and cached (fixtures/llama_server.py).
+
+    A failed build fails every test that needs it: nothing is skipped."""
+    from fixtures.llama_server import ensure_built
+
+    return ensure_built()
+
+
+@pytest.fixture(scope="session")
+def llama_server(llama_server_binary, tmp_path_factory):
+    """llama-server on the demo model, shared by the session (one 4096-token slot); every prompt it
+    receives is written, as the JSON it got, to a file in `llama_server.prompts`."""
+    from fixtures.llama_server import LlamaServer
+    from opencoder_local.models.registry import demo_path
+
+    prompts = tmp_path_factory.mktemp("llama_server_prompts")
+    server = LlamaServer(demo_path(), extra=("--log-prompts-dir", str(prompts)))
+    server.prompts = prompts
+    with server:
+        yield server
+
+
+@pytest.fixture
+def start_llama_server(llama_server_binary):
+    """Start a llama-server of the test's own (to stop or kill): start_llama_server(**LlamaServer kwargs)."""
+    from fixtures.llama_server import LlamaServer
+    from opencoder_local.models.registry import demo_path
+
+    started = []
+
+    def start(**kwargs):
+        server = LlamaServer(kwargs.pop("model", demo_path()), **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

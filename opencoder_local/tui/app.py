@@ -12,7 +12,7 @@ from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import Engine, GenParams
 from opencoder_local.errors import UserError
 from opencoder_local.models.pull_process import PullArgv, pull_argv
-from opencoder_local.settings import ChatSettings, engine_options, project_folder
+from opencoder_local.settings import ChatSettings, engine_options, project_folder, remote_engine
 from opencoder_local.store import Store, StoreError
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.first_run import FirstRunScreen
@@ -21,7 +21,11 @@ EngineFactory = Callable[[ChatSettings], Engine]
 
 
 def load_real_engine(settings: ChatSettings) -> Engine:
-    """The llama.cpp engine for these settings, loading in its own process (imported here: slow)."""
+    """The llama.cpp engine for these settings, loading in its own process (imported here: slow), or
+    the model on a server that --model names."""
+    remote = remote_engine(settings)
+    if remote is not None:
+        return remote
     from opencoder_local.engine.process import ProcessEngine
 
     return ProcessEngine(settings.model, engine_options(settings))

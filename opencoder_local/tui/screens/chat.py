@@ -242,6 +242,8 @@ class ChatScreen(Screen):
         self.generating = False
         if done.stats is not None:
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
+            if self.session.engine is not None:
+                self.status.show_turn(self.session.engine.backend, done.stats)
         self.status.set_state("stopped" if done.status in (STOPPED, CUT_SHORT) else "ready", "-ready")
         if done.engine_stopped:
             self.model.stopped(done.error)

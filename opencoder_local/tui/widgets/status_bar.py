@@ -9,6 +9,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Label
 
+from opencoder_local.engine.protocol import TurnStats
+
 
 RATE_INTERVAL_S = 0.5
 
@@ -37,6 +39,11 @@ class StatusBar(Horizontal):
         shown = name if quantization.lower() in name.lower() else f"{name} {quantization}"
         self.query_one("#model", Label).update(shown.strip())
         self.query_one("#backend", Label).update(backend)
+
+    def show_turn(self, backend: str, stats: TurnStats) -> None:
+        """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served."""
+        cached = f" · {stats.reused_tokens:,}/{stats.prompt_tokens:,} cached" if stats.reused_tokens else ""
+        self.query_one("#backend", Label).update(backend + cached)
 
     def on_status_bar_rate(self, message: Rate) -> None:
         # A fixed-width label (app.tcss): updating it once a frame needs no layout of the screen.
