@@ -71,7 +71,7 @@ def test_a_different_fence_after_a_long_one_is_highlighted_from_its_start():
 @pytest.mark.anyio
 async def test_a_fence_streamed_over_many_frames_ends_highlighted_as_from_scratch():
     engine = ScriptedEngine("Here it is:\n\n```python\n" + PYTHON + "```\n", delay=0.01)
-    app = make_app(ChatSettings(), lambda _s: engine)
+    app = make_app(ChatSettings(model="demo"), lambda _s: engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "a stack")
