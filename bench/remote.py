@@ -28,6 +28,7 @@ from fixtures.llama_server import LlamaServer  # noqa: E402
 from opencoder_local.engine.endpoint import Endpoint  # noqa: E402
 from opencoder_local.engine.protocol import GenParams, Message  # noqa: E402
 from opencoder_local.engine.remote import RemoteEngine  # noqa: E402
+from opencoder_local.engine.server_api import completion_body  # noqa: E402
 from opencoder_local.models.registry import demo_path  # noqa: E402
 
 QUESTION = [Message("user", "Write a long, well commented Python module implementing a linked list class.")]
@@ -40,9 +41,9 @@ def engine_rate(engine: RemoteEngine, n_tokens: int) -> float:
     return stats.gen_tok_s
 
 
-def bare_rate(url: str, ids: list[int], n_tokens: int) -> float:
-    """The plainest streaming client: POST the ids, read the events, time the first to the last token."""
-    body = {"prompt": ids, "n_predict": n_tokens, "stream": True, "cache_prompt": True, "temperature": 0.0}
+def bare_rate(url: str, body: dict) -> float:
+    """The plainest streaming client: POST the app's own request body, read the events, time the first
+    to the last token (same body, so only the client differs)."""
     first = last = None
     count = 0
     with httpx.stream("POST", f"{url}/completion", json=body, timeout=300) as response:
@@ -61,11 +62,14 @@ def bare_rate(url: str, ids: list[int], n_tokens: int) -> float:
 
 def rate_ratio(server: LlamaServer, n_tokens: int, repeats: int) -> tuple[float, float, float]:
     engine = RemoteEngine(Endpoint(server.url))
-    ids = engine.prompt_ids(QUESTION)
+    body = completion_body(engine.prompt_ids(QUESTION), n_tokens, GenParams(max_tokens=n_tokens), "")
     ours, bare = [], []
-    for _ in range(repeats):  # interleaved, so drift on a noisy machine hits both alike
+    for turn in range(repeats):  # interleaved, first one then the other, so drift hits both alike
+        if turn % 2:
+            bare.append(bare_rate(server.url, body))
         ours.append(engine_rate(engine, n_tokens))
-        bare.append(bare_rate(server.url, ids, n_tokens))
+        if not turn % 2:
+            bare.append(bare_rate(server.url, body))
     engine.close()
     return statistics.median(ours) / statistics.median(bare), statistics.median(ours), statistics.median(bare)
 
