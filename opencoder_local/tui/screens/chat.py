@@ -29,6 +29,7 @@ from opencoder_local.tui.flows.files import FilesAdded, FilesFlow, FilesRead
 from opencoder_local.tui.flows.model import EngineFailed, EngineLoaded, ModelFlow
 from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.flows.slash import SlashCommands
+from opencoder_local.tui.pacer import IncomingText
 from opencoder_local.tui.screens.help import HelpScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
 from opencoder_local.tui.widgets.edit_card import EditCard
@@ -211,21 +212,21 @@ class ChatScreen(Screen):
         self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
         self.query_one(PathCompletions).close()
         view = await self.log_view.add(AssistantMessage())
-        view.start_stream()
+        incoming = view.start_stream()
         self.generating = True
         self.status.set_state("generating", "-busy")
-        self._generate(view, self.status)
+        self._generate(view, incoming, self.status)
         self.schedule_count()
 
     @work(thread=True, exclusive=True, group="generate")
-    def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
+    def _generate(self, view: AssistantMessage, incoming: IncomingText, status: StatusBar) -> None:
         stats = None
         kept = len(self.session.messages)
         rate = RateMeter(status)
         try:
             for delta in self.session.answer():
                 if delta.text:
-                    view.post_message(AssistantMessage.Chunk(delta.text))
+                    incoming.add(delta.text)
                     rate.add(delta.tokens)
                 stats = delta.stats or stats
         except Exception as exc:  # a full disk, a GPU out of memory, a dead model process: a notice
