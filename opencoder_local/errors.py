@@ -123,6 +123,9 @@ def run_guarded(run: Callable[[], int], prog: str, interrupted: str = "interrupt
     """Run a command: a UserError, Ctrl+C or an unusable stdin/stdout becomes one line on stderr and
     an exit code, never a traceback. `run` should parse its arguments too, so --help is guarded."""
     _hold_closed_descriptors()
+    # Ctrl+C stops a command (and the app stops its pull process with SIGINT), but a process a shell
+    # starts in the background inherits SIGINT ignored, and Python leaves it so.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     real_stdin, real_stdout = sys.stdin, sys.stdout
     sys.stdin = _GuardedStream(real_stdin, "standard input")
     sys.stdout = _GuardedStream(real_stdout, "standard output")
