@@ -120,3 +120,20 @@ def test_an_answer_that_fills_the_context_window_is_the_same():
 def test_sampling_keeps_plain_decoding(lookup):
     _, stats = run(lookup, COPY, max_tokens=40, temperature=0.7, seed=1)
     assert stats.generated_tokens == 40 and stats.drafted_tokens == 0
+
+
+def test_the_model_process_answers_the_same_and_reports_its_drafts(plain):
+    from opencoder_local.engine.process import ProcessEngine
+
+    child = ProcessEngine("demo", EngineOptions(n_ctx=2048, n_threads=1, lookup=True, flash_attn=True))
+    try:
+        child.wait_ready()
+        text, stats = "", None
+        for delta in child.stream(COPY, GenParams(max_tokens=120)):
+            text += delta.text
+            stats = delta.stats or stats
+    finally:
+        child.close()
+    expected, _ = run(plain, COPY, max_tokens=120)
+    assert text == "".join(expected)
+    assert 0 <= stats.accepted_tokens <= stats.drafted_tokens  # drafted as that process's own timings say
