@@ -241,6 +241,8 @@ def end_to_end(max_tokens: int, repeats: int) -> int:
         ratio = statistics.median(ratios)
         passed = ratio >= E2E_TARGET or threads != default_threads()
         ok &= passed
+        print(f"threads {threads}: ratio per run " + " ".join(f"{r:.3f}" for r in ratios)
+              + "  (UI CPU ms/token " + " ".join(f"{c * 1000:.2f}" for c in cpu_per_token) + ")")
         print(f"threads {threads}: app as shown {statistics.median(app_rates):7.1f} tok/s, engine alone "
               f"{statistics.median(alone_rates):7.1f} tok/s, ratio {ratio:.3f}  ({generated} tokens; worst frame gap "
               f"{worst * 1000:.0f} ms; UI CPU {statistics.median(cpu_per_token) * 1000:.2f} ms/token)" + ("" if threads != default_threads() else

@@ -8,7 +8,6 @@ never unpickle: a checkpoint that only has .bin/.pt weights is refused.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ import numpy as np
 
 from opencoder_local import documents
 from opencoder_local.errors import UserError
+from opencoder_local.safetensors_header import read_header
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 _DTYPES = {"BF16": (np.dtype("<u2"), 2), "F16": (np.dtype("<f2"), 2), "F32": (np.dtype("<f4"), 4)}
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-_MAX_HEADER = 100 * 1024 * 1024
 _MAX_DIMS = 8
 
 
@@ -238,22 +237,7 @@ def safetensors_files(folder: Path) -> list[Path]:
 
 def read_safetensors_header(path: Path) -> dict[str, TensorRef]:
     """The tensor table of one safetensors file, every field and byte range checked against the file."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"{path} is truncated or not a safetensors file")
-            (n,) = struct.unpack("<Q", head)
-            if n > min(size - 8, _MAX_HEADER):
-                raise CheckpointError(f"{path} is corrupt or truncated: bad header length")
-            raw_header = fh.read(n)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    header = documents.parse_json(raw_header, f"{path} is corrupt: its header")
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} is corrupt: its header is not a JSON object")
-    base = 8 + n
+    header, base, size = read_header(path)
     return {
         name: _tensor_ref(path, name, entry, base, size) for name, entry in header.items() if name != "__metadata__"
     }

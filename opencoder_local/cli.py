@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -17,7 +18,8 @@ _NO_MODEL = ("no model installed: `opencoder pull opencoder-1.5b-instruct` gets 
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-m", "--model", help="model name (see `opencoder models`) or path to a .gguf file")
+    parser.add_argument("-m", "--model", help="model name (see `opencoder models`), path to a .gguf file, or a "
+                        "server: http://HOST:PORT or the name of an endpoint in config.toml")
     parser.add_argument(
         "--opencoder-tokenizer",
         choices=sorted(_TOKENIZER_MODES),
@@ -46,7 +48,14 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--show-prompt", action="store_true",
                         help="with -p: print the exact prompt the model would get (files included) and exit, "
                              "without loading the weights")
+    parser.add_argument("--apply", action="store_true",
+                        help="with -p: print the diff of the files the answer changes, then (asking first on a "
+                             "terminal) write them")
+    parser.add_argument("-y", "--yes", action="store_true", help="with --apply: write without asking")
     parser.add_argument("--project", metavar="DIR", help="the project folder file paths are relative to (default: here)")
+    parser.add_argument("--tokenizer", metavar="PATH_OR_NAME",
+                        help="with a server as --model: the local GGUF with its vocabulary, for exact tokens "
+                             "(default: an installed model whose name matches the server's; 'server': none)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -70,63 +79,136 @@ def _settings(args: argparse.Namespace):
         lookup=_SWITCH[args.lookup] if args.lookup else None,
         continue_last=args.continue_last or None,
         project=args.project,
+        tokenizer=args.tokenizer,
     )
     return settings if settings.model is not None else settings.with_overrides(model=default_model())
 
 
-def _one_shot_messages(settings, question: str, files: list[str], show_prompt: bool):
-    """The messages for one question with files, or None once --show-prompt has printed them."""
+def _one_shot_messages(prompt_format, settings, question: str, files: list[str], show_prompt: bool):
+    """The messages for one question with files, counted by `prompt_format` (a vocabulary, or a
+    server's engine), and the files' paths; or None once --show-prompt has printed them."""
     from opencoder_local.context.one_shot import one_shot_prompt
-    from opencoder_local.engine.llama_engine import PromptFormat
     from opencoder_local.settings import project_folder
 
-    prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
+    prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
+                                             project_folder(settings), settings.max_tokens)
+    for notice in notices:
+        print(f"opencoder-chat: {notice}", file=sys.stderr)
+    if not show_prompt:
+        return prompt.messages, paths
+    sys.stdout.write(prompt_format.text(prompt.messages))
+    sys.stdout.flush()
+    return None
+
+
+def _one_shot(settings, question: str, files: list[str], show_prompt: bool, apply: bool = False,
+              yes: bool = False) -> int:
+    from opencoder_local.settings import project_folder, remote_engine
+
+    remote = remote_engine(settings)  # a model on a server: asked what it serves now, in one line if it fails
     try:
-        prompt, notices = one_shot_prompt(prompt_format, settings.system, question, files,
-                                          project_folder(settings), settings.max_tokens)
-        for notice in notices:
-            print(f"opencoder-chat: {notice}", file=sys.stderr)
-        if not show_prompt:
-            return prompt.messages
-        sys.stdout.write(prompt_format.text(prompt.messages))
-        sys.stdout.flush()
-        return None
-    finally:
-        prompt_format.close()
-
-
-def _one_shot(settings, question: str, files: list[str], show_prompt: bool) -> int:
-    from opencoder_local.context.one_shot import one_shot_prompt
-    from opencoder_local.engine.llama_engine import load_engine
-    from opencoder_local.engine.protocol import GenParams
-    from opencoder_local.settings import engine_options, project_folder
-
-    messages = None
-    if files or show_prompt:  # counted with the vocabulary alone: a refused file stops before the weights load
-        messages = _one_shot_messages(settings, question, files, show_prompt)
-        if messages is None:
+        if remote is None:
+            found, engine = _one_shot_local(settings, question, files, show_prompt)
+        else:
+            found, engine = _one_shot_messages(remote, settings, question, files, show_prompt), remote
+        if found is None:
             return 0
-    options = engine_options(settings)
-    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
-    out = sys.stdout
+        messages, paths = found
+        out = sys.stderr if apply else sys.stdout  # with --apply, standard output is the diff alone
+        answer = _answer(engine, settings, messages, out)
+    finally:
+        if remote is not None:
+            remote.close()
+    return _apply_answer(answer, project_folder(settings), paths, yes) if apply else 0
+
+
+def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool):
+    """The messages (and files' paths) and the loaded local model; (None, None) once --show-prompt has
+    printed the prompt. Files are counted with the vocabulary alone: a refused one stops before the
+    weights load."""
+    from opencoder_local.engine.llama_engine import PromptFormat, load_engine
+    from opencoder_local.settings import engine_options
+
+    found = None
+    if files or show_prompt:
+        prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
+        try:
+            found = _one_shot_messages(prompt_format, settings, question, files, show_prompt)
+        finally:
+            prompt_format.close()
+        if found is None:
+            return None, None
     with interruptible() as interruption:
         try:
-            engine = load_engine(settings.model, options, stop_loading=lambda: interruption.requested)
+            engine = load_engine(settings.model, engine_options(settings),
+                                 stop_loading=lambda: interruption.requested)
         except UserError:
             interruption.raise_if_requested()  # the load failed because it was told to stop
             raise
-        interruption.cancel = engine.cancel
         interruption.raise_if_requested()
-        if messages is None:
-            messages = one_shot_prompt(engine, settings.system, question, [], project_folder(settings),
-                                       settings.max_tokens)[0].messages
-        for delta in engine.stream(messages, params):
-            out.write(delta.text)
-            out.flush()
+    return found or _one_shot_messages(engine, settings, question, [], False), engine
+
+
+def _answer(engine, settings, messages, out) -> str:
+    """Stream the answer to `out` and return it; Ctrl+C stops it (the engine's cancel) and exits 130.
+    An answer the engine stops short (a server gone mid-answer) stays, and its error follows on stderr."""
+    from opencoder_local.engine.protocol import GenParams
+
+    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+    answer: list[str] = []
+    with interruptible() as interruption:
+        interruption.cancel = engine.cancel
+        try:
+            for delta in engine.stream(messages, params):
+                out.write(delta.text)
+                out.flush()
+                answer.append(delta.text)
+        except UserError as exc:
+            if any(answer):
+                out.write("\n")
+                raise UserError(f"{exc} (the answer above is cut short)") from None
+            raise
     out.write("\n")
     out.flush()
     interruption.raise_if_requested()
-    return 0
+    return "".join(answer)
+
+
+def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
+    """Print the diff of each file the answer changes; write them with --yes, or when a terminal says y."""
+    from opencoder_local.context.apply import write
+    from opencoder_local.context.one_shot import proposed_changes
+
+    changes, refused = proposed_changes(answer, project, files)
+    for reason in refused:
+        print(f"opencoder-chat: not applied: {reason}", file=sys.stderr)
+    changes = [change for change in changes if change.diff.hunks]
+    if not changes:
+        if not refused:
+            print("opencoder-chat: the answer changes no file (no code block after a file's path)", file=sys.stderr)
+        return 1
+    for change in changes:
+        sys.stdout.write(change.diff.unified(change.path, change.is_new))
+    sys.stdout.flush()
+    if not yes:
+        if not sys.stdin.isatty():
+            print("opencoder-chat: not written (no terminal to ask): add --yes to write", file=sys.stderr)
+            return 1 if refused else 0
+        new = [change.path for change in changes if change.is_new]
+        creating = f", creating {', '.join(new)}" if new else ""
+        sys.stderr.write(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("opencoder-chat: not written", file=sys.stderr)
+            return 1 if refused else 0
+    result = write([(change, change.new) for change in changes])
+    for change in result.stale:
+        print(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again", file=sys.stderr)
+    for path, reason in result.failed:
+        print(f"opencoder-chat: not written: {path}: {reason}", file=sys.stderr)
+    for written in result.written:
+        print(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}", file=sys.stderr)
+    return 1 if refused or result.stale or result.failed else 0
 
 
 def _read_stdin() -> str:
@@ -140,10 +222,12 @@ def _read_stdin() -> str:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    from opencoder_local.settings import project_folder
+    from opencoder_local.settings import endpoint_for, project_folder
 
     settings = _settings(args)
     project_folder(settings)  # a bad --project is one line before anything loads
+    if args.tokenizer and endpoint_for(settings) is None:
+        raise UserError("--tokenizer goes with a model on a server: --model http://HOST:PORT (or an endpoint's name)")
     question = args.prompt
     if question == "-" or (question is None and not sys.stdin.isatty()):
         question = _read_stdin()
@@ -152,9 +236,11 @@ def _run_chat(args: argparse.Namespace) -> int:
             raise UserError("the prompt is empty")
         if settings.model is None:
             raise UserError(_NO_MODEL)
-        return _one_shot(settings, question, args.files or [], args.show_prompt)
-    if args.files or args.show_prompt:
-        raise UserError("-f and --show-prompt go with a question: -p QUESTION (or the question on stdin)")
+        if args.yes and not args.apply:
+            raise UserError("--yes goes with --apply: -p QUESTION -f PATH --apply --yes")
+        return _one_shot(settings, question, args.files or [], args.show_prompt, args.apply, args.yes)
+    if args.files or args.show_prompt or args.apply or args.yes:
+        raise UserError("-f, --show-prompt and --apply go with a question: -p QUESTION (or the question on stdin)")
     from opencoder_local.tui import run_tui
 
     return run_tui(settings)

@@ -96,7 +96,7 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     except FileNotFoundError:
         old = None
     except OSError as exc:
-        raise _write_error(shown, exc) from None
+        raise write_error(shown, exc) from None
     try:
         with temp_file(target.parent, ".partial", f".{target.name}.") as tmp:
             yield tmp
@@ -104,16 +104,21 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
                 os.chmod(tmp, stat.S_IMODE(old.st_mode))
                 with contextlib.suppress(OSError):  # only root may give a file away
                     os.chown(tmp, old.st_uid, old.st_gid)
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             check_replaceable(shown)  # it may have changed while we wrote
-            os.replace(tmp, target)
-            _fsync_folder(target.parent)
+            move_into_place(tmp, target)
     except OSError as exc:
-        raise _write_error(shown, exc) from None
+        raise write_error(shown, exc) from None
+
+
+def move_into_place(tmp: Path, target: Path) -> None:
+    """The last step of an atomic write: fsync `tmp`, rename it over `target`, fsync the folder."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    _fsync_folder(target.parent)
 
 
 def write_atomic(dest: str | os.PathLike[str], data: str | bytes) -> None:
@@ -124,7 +129,8 @@ def write_atomic(dest: str | os.PathLike[str], data: str | bytes) -> None:
             handle.write(payload)
 
 
-def _write_error(path: Path, exc: OSError) -> FileWriteError:
+def write_error(path: Path, exc: OSError) -> FileWriteError:
+    """An OSError met while writing `path`, as one line (a full disk says so)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return FileWriteError(f"disk full while writing {path}; free some space and try again")
     return FileWriteError(f"cannot write {path}: {exc.strerror or exc}")

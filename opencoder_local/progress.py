@@ -24,7 +24,8 @@ class Bar(Protocol):
 Bars = Callable[[str, int, str], Bar]
 
 
-def _clock(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
+    """A duration as a clock shows it: 0:42, 12:05, 1:02:03."""
     seconds = int(max(seconds, 0))
     if seconds >= 3600:
         return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -66,10 +67,10 @@ class TerminalBar:
         frac = min(self.done / self.total, 1.0)
         bar = "#" * int(frac * 24)
         if self.unit == "B":
-            amount = f"{self.done / 1e9:6.2f}/{self.total / 1e9:.2f} GB {rate / 1e6:7.1f} MB/s"
+            amount = f"{size_text(self.done):>9} / {size_text(self.total):<9} {rate / 1e6:7.1f} MB/s"
         else:
             amount = f"{self.done}/{self.total}"
-        return f"{self.label} [{bar:<24}] {amount} ETA {_clock(eta)} "
+        return f"{self.label:<18} [{bar:<24}] {amount} ETA {clock_text(eta)} "
 
     def _draw(self, now: float) -> None:
         self.stream.write("\r" + self.line(now))

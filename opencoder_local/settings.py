@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from opencoder_local import locations
 from opencoder_local.documents import read_toml
+from opencoder_local.engine.endpoint import Endpoint, find_endpoint, normal_url
 from opencoder_local.errors import UserError
 from opencoder_local.files import user_path
 
@@ -28,6 +29,8 @@ class ChatSettings:
     lookup: bool = False  # prompt lookup: faster copies, but not always plain decoding's tokens (README)
     continue_last: bool = False
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
+    tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
+    endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
 
     def with_overrides(self, **values) -> "ChatSettings":
         """Apply flags that were given (None means: not given on the command line)."""
@@ -69,8 +72,18 @@ _RULES: dict[str, _Rule] = {
     "theme": _TEXT,
     "exact_tokenizer": _Rule((bool,), "true or false"),
     "lookup": _Rule((bool,), "true or false"),
+    "tokenizer": _TEXT,
 }
-assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project"}  # flags only
+assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
+
+# config.toml's [endpoints.NAME] tables: a server's address and how to talk to it.
+_ENDPOINT_RULES: dict[str, _Rule] = {
+    "url": _TEXT,
+    "model": _TEXT,
+    "api_key_env": _Rule((str,), "the name of an environment variable", lambda v: v.isidentifier()),
+    "tokenizer": _TEXT,
+    "timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
+}
 _FLAGS = {"exact_tokenizer": "--opencoder-tokenizer"}
 
 
@@ -98,13 +111,57 @@ def load_config(path: Path | None = None) -> ChatSettings:
     if not path.is_file():
         return ChatSettings()
     data = read_toml(path)
+    endpoints = _endpoints(path, data.pop("endpoints", {}))
     unknown = sorted(set(data) - set(_RULES))
     if unknown:
-        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_RULES)}")
+        known = ", ".join([*_RULES, "endpoints"])
+        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
     check_values(data, lambda key: f"{path}: {key}")
     if "temperature" in data:
         data["temperature"] = float(data["temperature"])
-    return ChatSettings().with_overrides(**data)
+    return ChatSettings(endpoints=endpoints).with_overrides(**data)
+
+
+def _endpoints(path: Path, tables: Any) -> tuple[Endpoint, ...]:
+    """[endpoints.NAME] tables -> Endpoints; an API key itself is refused (only its variable's name is kept)."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise UserError(f"{path}: endpoints must be tables: [endpoints.NAME] with url = \"http://HOST:PORT\"")
+    endpoints = []
+    for name, table in tables.items():
+        where = f"{path}: endpoints.{name}"
+        if "api_key" in table:
+            raise UserError(f"{where}: an API key does not belong in a file; put it in an environment "
+                            "variable and name the variable with api_key_env")
+        unknown = sorted(set(table) - set(_ENDPOINT_RULES))
+        if unknown:
+            raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_ENDPOINT_RULES)}")
+        if "url" not in table:
+            raise UserError(f"{where}: needs url = \"http://HOST:PORT\"")
+        for key, value in table.items():
+            rule = _ENDPOINT_RULES[key]
+            if not isinstance(value, rule.kinds) or isinstance(value, bool) or not rule.ok(value):
+                raise UserError(f"{where}.{key} must be {rule.must}, not {value!r}")
+        fields_ = {**table, "url": normal_url(table["url"]), "name": name}
+        if "timeout" in fields_:
+            fields_["timeout"] = float(fields_["timeout"])
+        endpoints.append(Endpoint(**fields_))
+    return tuple(endpoints)
+
+
+def endpoint_for(settings: ChatSettings) -> Endpoint | None:
+    """The server the settings' model names (a URL or a configured endpoint), or None: a local model."""
+    return find_endpoint(settings.model, settings.endpoints)
+
+
+def remote_engine(settings: ChatSettings):
+    """The engine for a model on a server, if the settings name one (else None): the one place the CLI
+    and the app connect. It asks the server what it serves before returning (httpx is imported here)."""
+    endpoint = endpoint_for(settings)
+    if endpoint is None:
+        return None
+    from opencoder_local.engine.remote import RemoteEngine
+
+    return RemoteEngine(endpoint, settings.tokenizer, settings.ctx, settings.exact_tokenizer)
 
 
 def project_folder(settings: ChatSettings) -> Path:

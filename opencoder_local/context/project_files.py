@@ -62,6 +62,52 @@ def list_files(folder: Path) -> Iterator[str]:
         yield path
 
 
+def is_ignored(root: Path, relative: str) -> bool:
+    """Would git ignore this path under `root` (it need not exist)?
+
+    The ignore files decide in-process: each .gitignore on the way, and in a repository its
+    .git/info/exclude and the user's global ignore file (~/.config/git/ignore; a core.excludesFile
+    elsewhere is not read). A path they ignore is asked of `git check-ignore`, for which a tracked
+    file is never ignored; the usual answer, not ignored, starts no process."""
+    parts = Path(relative).parts
+    specs = _repository_specs(root) + _ignore_specs(root)
+    for depth in range(1, len(parts) + 1):
+        here, is_folder = root.joinpath(*parts[:depth]), depth < len(parts)
+        if _ignored(here, is_folder, specs):
+            return _git_ignores(root, relative) is not False
+        own = _load_ignore(here) if is_folder else None
+        if own is not None:
+            specs = specs + [(here, own)]
+    return False
+
+
+def _git_ignores(root: Path, relative: str) -> bool | None:
+    """git's own answer; None outside a repository or without git."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run([git, "-C", str(root), "check-ignore", "-q", "--", relative],
+                              capture_output=True, timeout=GIT_SECONDS, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.returncode == 0 if done.returncode in (0, 1) else None
+
+
+def _repository_specs(folder: Path) -> list[tuple[Path, object]]:
+    """The ignore rules a repository adds to its .gitignore files (lowest precedence first)."""
+    top = next((parent for parent in [folder, *folder.parents] if (parent / ".git").exists()), None)
+    if top is None:
+        return []
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    found = []
+    for rules in (config / "git" / "ignore", top / ".git" / "info" / "exclude"):
+        spec = _load_ignore(rules.parent, rules.name)
+        if spec is not None:
+            found.append((top, spec))
+    return found
+
+
 def _is_venv(folder: Path, relative: str, seen: dict[str, bool]) -> bool:
     if relative not in seen:
         seen[relative] = (folder / relative / "pyvenv.cfg").is_file()
@@ -96,11 +142,11 @@ def _ignore_specs(folder: Path) -> list[tuple[Path, object]]:
     return found
 
 
-def _load_ignore(folder: Path):
+def _load_ignore(folder: Path, name: str = ".gitignore"):
     import pathspec
 
     try:
-        lines = (folder / ".gitignore").read_text("utf-8", "replace").splitlines()
+        lines = (folder / name).read_text("utf-8", "replace").splitlines()
     except OSError:
         return None
     return pathspec.GitIgnoreSpec.from_lines(lines)

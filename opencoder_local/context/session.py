@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from opencoder_local.context.apply import PlannedChange, WriteResult, plan, restore, write
+from opencoder_local.context.edits import ProposedEdit, parse_edits
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import AddResult, WorkingSet
 from opencoder_local.engine.protocol import ContextBudget, Delta, Engine, EngineStoppedError, GenParams, Message
-from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, Conversation, Store, StoredMessage
+from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, AppliedEdit, Conversation, Store, StoredMessage
 
 SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
 
@@ -103,6 +105,35 @@ class ChatSession:
     def _save_files(self) -> None:
         if self.conversation is not None:
             self.store.save_working_set(self.conversation.id, self.working_set.specs())
+
+    # edits the answers propose
+
+    def proposed_edits(self, answer: str) -> list[ProposedEdit]:
+        """The file edits in an answer. A block with no path goes to the working set's only file, unless
+        that is a line range: the model saw part of it, and a whole-file block would cut the rest."""
+        return parse_edits(answer, [entry.path for entry in self.working_set.entries() if entry.lines is None])
+
+    def plan_edit(self, edit: ProposedEdit) -> PlannedChange:
+        """The edit against the file as it is now; EditRefused says why it cannot be applied."""
+        return plan(self.working_set.root, edit)
+
+    def apply_edits(self, message_id: int | None, accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
+        """Write the accepted changes and keep what they replaced, so /undo can restore it."""
+        result = write(accepted)
+        if result.written and self.conversation is not None:
+            self.store.record_edit(self.conversation.id, message_id, result.written)
+        return result
+
+    def applied_edits(self) -> list[AppliedEdit]:
+        return self.store.applied_edits(self.conversation.id) if self.conversation is not None else []
+
+    def last_applied_edit(self) -> AppliedEdit | None:
+        return next((edit for edit in reversed(self.applied_edits()) if edit.undone is None), None)
+
+    def undo_edit(self, edit: AppliedEdit, force: bool = False) -> None:
+        """Restore the files as they were before `edit`; ChangedSinceApplied unless `force`."""
+        restore(edit.files, force)
+        self.store.mark_undone(edit.id)
 
     # what is sent
 

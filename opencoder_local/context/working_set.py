@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from opencoder_local.context.code_blocks import fence_for, language_for
+from opencoder_local.context.edits import EDIT_INSTRUCTIONS
 from opencoder_local.context.file_text import FileText, Refused, TooLarge, check_regular, read_text
 from opencoder_local.context.project_files import (
     fuzzy_rank,
@@ -131,9 +132,10 @@ class WorkingSet:
         return f"File {where}:\n{fence}{language_for(entry.path)}\n{body}{fence}"
 
     def message(self) -> str:
-        """The files as the prompt carries them: a line saying they are current, then each block; "" when none."""
+        """The files as the prompt carries them: a line saying they are current, each block, then how
+        to answer with a change to one (context/edits.py reads that format); "" when none."""
         blocks = [self.block(entry) for entry in self.entries() if entry.state != MISSING]
-        return "\n\n".join([FILES_HEADER, *blocks]) if blocks else ""
+        return "\n\n".join([FILES_HEADER, *blocks, EDIT_INSTRUCTIONS]) if blocks else ""
 
     def completions(self, prefix: str, limit: int = 20) -> list[str]:
         """Project files (relative paths) matching `@prefix` fuzzily, best first."""

@@ -23,7 +23,7 @@ from opencoder_local.engine.threads import default_threads
 from opencoder_local.engine.tokenizer import looks_like_instruct, looks_like_opencoder
 from opencoder_local.engine.vocab import OPENCODER_OVERRIDES, Vocab, VocabOnlyModel
 from opencoder_local.errors import ModelFileError, UserError
-from opencoder_local.models.registry import resolve
+from opencoder_local.models.registry import resolve, shown_name
 
 _KNOWN_ARCHS = frozenset(gguf.MODEL_ARCH_NAMES.values())
 
@@ -172,7 +172,7 @@ class LlamaEngine:
         if not 1 <= self.n_threads <= most:
             raise UserError(f"--threads must be between 1 and {most} on this machine")
         self.backend = backend_in_use(options.n_gpu_layers)
-        self.model_name = info.path.stem  # what the user named or converted; general.name is often a training-run label
+        self.model_name = shown_name(info.path)
         self.quantization = info.file_type_name
         exact = uses_exact_tokenizer(info, options.exact_tokenizer)
         quiet_llama()

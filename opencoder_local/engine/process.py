@@ -23,6 +23,7 @@ from opencoder_local.engine.llama_engine import EngineOptions, PromptFormat, ans
 from opencoder_local.engine.protocol import ContextBudget, Delta, EngineStoppedError, GenParams, Message, TurnStats
 from opencoder_local.engine.wire import Channel
 from opencoder_local.errors import UserError
+from opencoder_local.models.registry import shown_name
 
 _STDERR_LINES = 20  # the model process's last words, for the notice when it dies
 
@@ -34,7 +35,7 @@ class ProcessEngine:
         info = inspect_model(model)
         self.format = PromptFormat.vocab_only(info, options.exact_tokenizer, options.n_ctx)
         self.n_ctx = self.format.n_ctx
-        self.model_name = info.path.stem
+        self.model_name = shown_name(info.path)
         self.quantization = info.file_type_name
         self.backend = "…"  # what llama.cpp found, once the model process says
         self.template = self.format.template

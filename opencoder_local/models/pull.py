@@ -221,13 +221,14 @@ def _pick_gguf(target: PullTarget, ggufs: list) -> list:
 
 def _pull_gguf(target: PullTarget, repo, files: list, bars: Bars, stop) -> PullResult:
     from opencoder_local.engine.llama_engine import inspect_model
+    from opencoder_local.models.download import target_path
 
     folder, fetched = _download(repo, files, bars, stop, sum(f.size for f in files))
-    first = folder / files[0].path
+    first = target_path(folder, files[0])
     info = inspect_model(str(first))  # damaged, truncated or not a model we run: one line, nothing installed
     with installed.incoming(target.name) as building:
         for f in files:
-            shutil.move(folder / f.path, building / Path(f.path).name)
+            shutil.move(target_path(folder, f), building / Path(f.path).name)
         path = building / first.name
         manifest = _manifest(target.name, path, repo.repo_id, repo.revision, target.tag.lower(),
                              f"GGUF structure checked ({info.file_type_name}); prebuilt, not compared "

@@ -44,6 +44,15 @@ def list_models() -> list[ModelEntry]:
     return entries
 
 
+def shown_name(path: Path) -> str:
+    """What the status bar calls a model file: an installed model's name (its quantization is shown
+    apart), else the file's name; general.name is often a training-run label."""
+    for model in installed.installed_models():
+        if model.manifest is not None and model.path == path:
+            return model.name.split(":", 1)[0]
+    return path.stem
+
+
 def default_model() -> str | None:
     """The model to open when none is named or configured: the installed one, if there is exactly one."""
     models = installed.installed_models()

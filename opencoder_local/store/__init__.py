@@ -1,6 +1,8 @@
 """SQLite conversations: no Textual here."""
 
 from opencoder_local.store.conversations import (
+    AppliedEdit,
+    AppliedFile,
     CUT_SHORT,
     DONE,
     STOPPED,
@@ -11,4 +13,4 @@ from opencoder_local.store.conversations import (
     StoredMessage,
 )
 
-__all__ = ["CUT_SHORT", "DONE", "STOPPED", "STREAMING", "Conversation", "Store", "StoreError", "StoredMessage"]
+__all__ = ["AppliedEdit", "AppliedFile", "CUT_SHORT", "DONE", "STOPPED", "STREAMING", "Conversation", "Store", "StoreError", "StoredMessage"]

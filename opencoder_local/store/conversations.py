@@ -47,6 +47,23 @@ class StoredMessage:
     status: str = DONE
 
 
+@dataclass(frozen=True)
+class AppliedFile:
+    path: str  # absolute
+    before: bytes | None  # None: the edit created the file
+    after: bytes
+
+
+@dataclass(frozen=True)
+class AppliedEdit:
+    id: int
+    conversation_id: int
+    message_id: int | None  # the answer that proposed it
+    created: float
+    undone: float | None  # when /undo restored the files
+    files: tuple[AppliedFile, ...]
+
+
 Notice = Callable[[str], None]  # tells the user what the store did for them (may run in any thread)
 
 
@@ -226,6 +243,37 @@ class Store:
             )
 
 
+    # applied edits
+
+    def record_edit(self, conversation_id: int, message_id: int | None, files: list[AppliedFile]) -> AppliedEdit:
+        """Keep what an edit wrote and what each file held before, for /undo."""
+        now = time.time()
+        with self._write() as db:
+            cur = db.execute("INSERT INTO applied_edits (conversation_id, message_id, created) VALUES (?, ?, ?)",
+                             (conversation_id, message_id, now))
+            db.executemany(
+                "INSERT INTO applied_edit_files (edit_id, position, path, before, after) VALUES (?, ?, ?, ?, ?)",
+                [(cur.lastrowid, position, storable(f.path), f.before, f.after) for position, f in enumerate(files)],
+            )
+        return AppliedEdit(cur.lastrowid, conversation_id, message_id, now, None, tuple(files))
+
+    def applied_edits(self, conversation_id: int) -> list[AppliedEdit]:
+        """A conversation's applied edits, oldest first, undone ones included."""
+        edits = self._read("SELECT id, conversation_id, message_id, created, undone FROM applied_edits "
+                           "WHERE conversation_id = ? ORDER BY id", (conversation_id,))
+        files: dict[int, list[AppliedFile]] = {}
+        for edit_id, path, before, after in self._read(
+            "SELECT edit_id, path, before, after FROM applied_edit_files WHERE edit_id IN "
+            "(SELECT id FROM applied_edits WHERE conversation_id = ?) ORDER BY edit_id, position", (conversation_id,)
+        ):
+            files.setdefault(edit_id, []).append(AppliedFile(path, before, after))
+        return [AppliedEdit(*row, tuple(files.get(row[0], ()))) for row in edits]
+
+    def mark_undone(self, edit_id: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE applied_edits SET undone = ? WHERE id = ?", (time.time(), edit_id))
+
+
 _CONV = "id, title, model, created, updated"
 _MSG = "id, conversation_id, role, content, status"
 
@@ -267,6 +315,8 @@ def _check_tables(db: sqlite3.Connection) -> None:
         db.execute(f"SELECT {_CONV} FROM conversations LIMIT 0")
         db.execute(f"SELECT {_MSG} FROM messages LIMIT 0")
         db.execute("SELECT conversation_id, position, spec FROM working_set_files LIMIT 0")
+        db.execute("SELECT id, conversation_id, message_id, created, undone FROM applied_edits LIMIT 0")
+        db.execute("SELECT edit_id, position, path, before, after FROM applied_edit_files LIMIT 0")
     except sqlite3.OperationalError as exc:
         raise _Damaged(str(exc)) from None
 

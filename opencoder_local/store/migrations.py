@@ -45,7 +45,31 @@ def _working_sets(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _working_sets]
+def _applied_edits(db: sqlite3.Connection) -> None:
+    """Edits applied to the user's files, each with every file's bytes before and after: /undo
+    restores them exactly, after a restart too."""
+    for statement in (
+        """CREATE TABLE applied_edits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            message_id INTEGER,  -- the answer that proposed it
+            created REAL NOT NULL,
+            undone REAL  -- when /undo restored the files; NULL while the edit stands
+        )""",
+        """CREATE TABLE applied_edit_files (
+            edit_id INTEGER NOT NULL REFERENCES applied_edits(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL,  -- absolute
+            before BLOB,  -- NULL: the edit created the file
+            after BLOB NOT NULL,
+            PRIMARY KEY (edit_id, position)
+        )""",
+        "CREATE INDEX applied_edits_by_conversation ON applied_edits(conversation_id, id)",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _working_sets, _applied_edits]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -1,4 +1,5 @@
-"""The Textual app: opens the store, applies the theme, shows the chat screen."""
+"""The Textual app: opens the store, applies the theme, shows the chat screen (or, with no model
+installed or configured, the first-run screen that pulls one and then opens the chat on it)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ from opencoder_local import locations
 from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import Engine, GenParams
 from opencoder_local.errors import UserError
-from opencoder_local.settings import ChatSettings, engine_options, project_folder
+from opencoder_local.models.pull_process import PullArgv, pull_argv
+from opencoder_local.settings import ChatSettings, engine_options, project_folder, remote_engine
 from opencoder_local.store import Store, StoreError
 from opencoder_local.tui.screens.chat import ChatScreen
+from opencoder_local.tui.screens.first_run import FirstRunScreen
 
 EngineFactory = Callable[[ChatSettings], Engine]
 
 
 def load_real_engine(settings: ChatSettings) -> Engine:
-    """The llama.cpp engine for these settings, loading in its own process (imported here: slow)."""
+    """The llama.cpp engine for these settings, loading in its own process (imported here: slow), or
+    the model on a server that --model names."""
+    remote = remote_engine(settings)
+    if remote is not None:
+        return remote
     from opencoder_local.engine.process import ProcessEngine
 
     return ProcessEngine(settings.model, engine_options(settings))
@@ -28,10 +35,11 @@ class OpenCoderApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "opencoder"
 
-    def __init__(self, settings: ChatSettings, engine_factory: EngineFactory):
+    def __init__(self, settings: ChatSettings, engine_factory: EngineFactory, pull_argv: PullArgv):
         super().__init__()
         self.settings = settings
         self.engine_factory = engine_factory
+        self.pull_argv = pull_argv
         self.store: Store | None = None
 
     def on_mount(self) -> None:
@@ -42,6 +50,14 @@ class OpenCoderApp(App):
             self.store = Store.open(":memory:")
             self.notify(f"{exc}\nThis session's conversations will not be saved.",
                         title="Conversations are not saved", severity="error", timeout=30, markup=False)
+        if self.settings.model is None:  # nothing installed or configured: choose and pull one first
+            self.push_screen(FirstRunScreen(self.pull_argv), self.open_chat)
+        else:
+            self.open_chat(self.settings.model)
+
+    def open_chat(self, model: str) -> None:
+        """The chat screen on `model` (the first-run screen has gone by now: it is replaced, not stacked)."""
+        self.settings = self.settings.with_overrides(model=model)
         params = GenParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens,
                            seed=self.settings.seed)
         session = ChatSession(self.store, params, self.settings.system, self.settings.model,
@@ -82,6 +98,8 @@ class OpenCoderApp(App):
             self.store.close()
 
 
-def make_app(settings: ChatSettings, engine_factory: EngineFactory | None = None) -> OpenCoderApp:
-    """The app as `opencoder-chat` runs it; tests pass a scripted engine factory."""
-    return OpenCoderApp(settings, engine_factory or load_real_engine)
+def make_app(settings: ChatSettings, engine_factory: EngineFactory | None = None,
+             pull: PullArgv = pull_argv) -> OpenCoderApp:
+    """The app as `opencoder-chat` runs it; tests pass a scripted engine factory, and a pull command
+    that brings a tiny model in from a folder (or fails)."""
+    return OpenCoderApp(settings, engine_factory or load_real_engine, pull)

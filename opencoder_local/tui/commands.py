@@ -39,6 +39,10 @@ CHAT_ACTIONS: list[ChatAction] = [
     ChatAction("Copy a code block…", "Choose a code block of this conversation to copy", "copy_chosen_code"),
     ChatAction("Save last code block to a file", "Write the newest code block to a file", "save_code"),
     ChatAction("Save a code block to a file…", "Choose a code block of this conversation to save", "save_chosen_code"),
+    ChatAction("Review proposed edits", "Open the diffs of the newest answer's file edits to accept or reject",
+               "review_edits"),
+    ChatAction("Undo the last applied edit", "Restore the files of the last edit applied, as they were",
+               "undo_edit"),
     ChatAction("Keys and commands", "Every key and slash command of the chat", "help"),
 ]
 
@@ -47,7 +51,7 @@ class SlashCommand(NamedTuple):
     name: str  # typed after the slash
     args: str  # how its arguments are written ("[...]": optional)
     help: str
-    handler: str  # the chat screen's method; it gets the words after the name
+    handler: str  # the method of tui.flows.slash.SlashCommands; it gets the words after the name
 
     @property
     def usage(self) -> str:
@@ -60,10 +64,12 @@ class SlashCommand(NamedTuple):
 
 SLASH_COMMANDS: list[SlashCommand] = [
     SlashCommand("add", "PATH…", "Keep files in the conversation: paths, globs (src/**/*.py), folders, "
-                 "line ranges (app.py:10-40)", "command_add"),
-    SlashCommand("drop", "[PATH|GLOB]", "Take files out of the conversation (all of them when bare)", "command_drop"),
-    SlashCommand("files", "", "List the files in the conversation with their tokens and state", "command_files"),
-    SlashCommand("help", "", "Every key and slash command of the chat", "command_help"),
+                 "line ranges (app.py:10-40)", "add"),
+    SlashCommand("drop", "[PATH|GLOB]", "Take files out of the conversation (all of them when bare)", "drop"),
+    SlashCommand("files", "", "List the files in the conversation with their tokens and state", "files"),
+    SlashCommand("undo", "", "Restore the files of the last edit applied in this conversation, as they were", "undo"),
+    SlashCommand("edits", "", "List the edits applied in this conversation", "edits"),
+    SlashCommand("help", "", "Every key and slash command of the chat", "help"),
 ]
 ESCAPES = "Start a message with // or a space to send it as it is (// becomes /)."
 
@@ -155,6 +161,8 @@ class ChatCommands(Provider):
         keys = key_hints(self.screen.BINDINGS)
         entries: list[tuple[str, str, object]] = []
         for title, help_text, action in CHAT_ACTIONS:
+            if self.screen.check_action(action, ()) is False:
+                continue  # nothing to do now (no edit to review, none to undo)
             key = keys.get(action)
             entries.append((title, f"{help_text} ({key})" if key else help_text, partial(self._run, action)))
         for command in SLASH_COMMANDS:
@@ -183,10 +191,10 @@ class ChatCommands(Provider):
         await self.screen.run_action(action)
 
     async def _command(self, command: SlashCommand) -> None:
-        await self.screen.ask_command(command)
+        await self.screen.slash.ask(command)
 
     async def _open(self, conversation_id: int) -> None:
-        await self.screen.open_conversation(conversation_id)
+        await self.screen.conversations.open(conversation_id)
 
 
 def _highlight(matcher: Matcher, text: str) -> Content:

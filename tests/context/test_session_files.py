@@ -9,6 +9,7 @@ import pytest
 
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.window import fit_to_window, text_counter
+from opencoder_local.context.edits import EDIT_INSTRUCTIONS
 from opencoder_local.context.working_set import FILES_HEADER
 from opencoder_local.engine.protocol import ContextBudget, GenParams, Message
 from opencoder_local.store import Store
@@ -60,7 +61,8 @@ def test_counts_are_the_engines_and_the_parts_add_up_to_the_prompt(demo, project
     assert parts["files"] == demo.count([Message("user", session.working_set.message())]).prompt_tokens - parts["system"]
     assert parts["files"] == count_text(session.working_set.message())
     blocks = session.working_set.total_tokens()
-    assert blocks < parts["files"] <= blocks + count_text(FILES_HEADER) + 4  # blocks joined under one header line
+    header = count_text(FILES_HEADER) + count_text(EDIT_INSTRUCTIONS)
+    assert blocks < parts["files"] <= blocks + header + 6  # blocks joined under one header line, then how to edit
     assert parts["reserve"] == 8
 
 

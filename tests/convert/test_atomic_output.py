@@ -87,7 +87,7 @@ def test_progress_bar_on_a_terminal():
     bar.advance(1_000_000_000)
     bar.close()
     text = stream.getvalue()
-    assert "1.00/2.00 GB" in text and "MB/s" in text and "ETA" in text
+    assert "1.00 GB / 2.00 GB" in text and "MB/s" in text and "ETA" in text
 
 
 def test_the_output_gets_normal_permissions_without_touching_the_process_umask(ckpt_8b, tmp_path, monkeypatch):

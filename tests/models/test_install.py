@@ -160,3 +160,14 @@ def test_a_reinstall_replaces_the_model_in_one_step(checkpoint):
 def test_from_dir_with_a_missing_folder_is_one_line(tmp_path):
     one_line_error(opencoder("pull", "opencoder-1.5b-instruct", "--from-dir", str(tmp_path / "nowhere")),
                    "no such folder")
+
+
+def test_the_status_bar_names_an_installed_model_by_its_name(checkpoint):
+    from opencoder_local.engine.process import ProcessEngine
+
+    assert opencoder("pull", "opencoder-1.5b-instruct:q8_0", "--from-dir", str(checkpoint)).returncode == 0
+    engine = ProcessEngine("opencoder-1.5b-instruct")
+    try:
+        assert (engine.model_name, engine.quantization) == ("opencoder-1.5b-instruct", "Q8_0")
+    finally:
+        engine.close()

@@ -25,7 +25,7 @@ def test_wheel_ships_assets_and_the_converter(tmp_path):
     zipfile.ZipFile(wheel).extractall(target)
     probe = (
         "from opencoder_local.engine.template import opencoder_template;"
-        "import opencoder_local, opencoder_convert;"
+        "import opencoder_local, opencoder_convert, opencoder_local.tui.app;"
         "assert 'OpenCoder Team' in opencoder_template();"
         "print(opencoder_local.__file__, opencoder_convert.__file__)"
     )

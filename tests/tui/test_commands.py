@@ -12,6 +12,7 @@ from textual.command import CommandPalette
 from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.commands import CHAT_ACTIONS, SLASH_COMMANDS, key_label
+from opencoder_local.tui.flows.slash import SlashCommands
 from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.help import HelpScreen
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 def test_every_slash_command_has_its_handler():
     for command in SLASH_COMMANDS:
-        assert callable(getattr(ChatScreen, command.handler, None)), command.name
+        assert callable(getattr(SlashCommands, command.handler, None)), command.name
 
 
 def help_text(app) -> str:

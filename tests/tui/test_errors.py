@@ -119,7 +119,7 @@ async def test_a_database_failing_mid_session_is_a_notice_not_a_crash(monkeypatc
         await pilot.pause(0.1)
         await pilot.press("x", "enter")
         await wait_for(pilot, lambda: "disk I/O error" in notices(app))
-        app.screen.confirm_delete(app.screen.session.conversation.id)
+        app.screen.conversations.delete(app.screen.session.conversation.id)
         await pilot.pause(0.1)
         await pilot.press("y")
         await pilot.pause(0.2)

@@ -46,7 +46,7 @@ async def test_a_title_that_looks_like_markup_survives_send_restart_rename_and_d
         await ready(pilot)
         assert titles(again) == [TITLE]
         screen = again.screen
-        await screen.open_conversation(screen.session.store.last_conversation().id)
+        await screen.conversations.open(screen.session.store.last_conversation().id)
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(again.screen, AskScreen) and again.screen.query("Input"))
         field = again.screen.query_one("Input")
@@ -67,7 +67,7 @@ async def test_a_title_that_looks_like_markup_survives_send_restart_rename_and_d
         await wait_for(pilot, found, timeout=30)
         await pilot.press("escape")
 
-        screen.confirm_delete(screen.session.conversation.id)
+        screen.conversations.delete(screen.session.conversation.id)
         await wait_for(pilot, lambda: isinstance(again.screen, ConfirmScreen) and again.screen.query(".question"))
         assert RENAMED in str(again.screen.query_one(".question").render())
         await pilot.press("y")

@@ -82,7 +82,7 @@ async def test_switching_conversation_while_loading_answers_nothing_there():
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await ask_while_loading(pilot, "new question")
-            await app.screen.open_conversation(old.id)
+            await app.screen.conversations.open(old.id)
             await load(pilot, factory)
         finally:
             factory.loaded.set()

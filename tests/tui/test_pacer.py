@@ -1,6 +1,9 @@
-"""The frame pacer holds the UI's CPU near its budget: cheap frames come fast, costly ones slow down."""
+"""The frame pacer holds the UI's CPU near its budget: cheap frames come fast, costly ones slow down;
+the text waits for a frame in an IncomingText, which wakes the UI once a batch, not once a token."""
 
-from opencoder_local.tui.pacer import FramePacer
+import threading
+
+from opencoder_local.tui.pacer import FramePacer, IncomingText
 
 
 class Clocks:
@@ -46,3 +49,33 @@ def test_the_interval_never_passes_the_slowest_rate_and_recovers_when_frames_get
     assert pacer.interval == 0.5
     run_frames(pacer, clocks, frame_cpu=0.0005, frames=60)
     assert pacer.interval == 1 / 30
+
+
+def test_incoming_text_wakes_once_a_batch_and_hands_over_every_piece_in_order():
+    wakes = []
+    incoming = IncomingText(lambda: wakes.append(1))
+    for piece in ("def ", "f", "():"):
+        incoming.add(piece)
+    assert len(wakes) == 1
+    assert incoming.take() == "def f():"
+    assert incoming.take() == ""
+    incoming.add("\n")
+    assert len(wakes) == 2 and incoming.take() == "\n"
+
+
+def test_incoming_text_from_another_thread_loses_nothing():
+    taken, wakes = [], []
+    incoming = IncomingText(lambda: wakes.append(1))
+    pieces = [f"{n} " for n in range(20_000)]
+
+    def generate():
+        for piece in pieces:
+            incoming.add(piece)
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    while thread.is_alive():
+        taken.append(incoming.take())
+    taken.append(incoming.take())
+    assert "".join(taken) == "".join(pieces)
+    assert len(wakes) == sum(1 for text in taken if text)  # one wake for each batch taken

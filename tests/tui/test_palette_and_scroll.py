@@ -30,12 +30,16 @@ async def test_the_palette_shows_all_chat_actions_and_runs_them():
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "hello")
+        chat = app.screen
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)
         palette = app.screen
         assert isinstance(palette, CommandPalette)
         shown = {str(option.prompt).split("\n")[0] for option in palette.query_one("CommandList").options}
-        assert {title for title, _h, _a in CHAT_ACTIONS} <= shown
+        idle = {"review_edits", "undo_edit"}  # offered while there is an edit to review or to undo (test_edits)
+        assert all(chat.check_action(action, ()) is False for action in idle)
+        assert {title for title, _h, action in CHAT_ACTIONS if action not in idle} <= shown
+        assert not {title for title, _h, action in CHAT_ACTIONS if action in idle} & shown
         await pilot.press(*"new conv")
         await pilot.pause(0.3)
         await pilot.press("enter")

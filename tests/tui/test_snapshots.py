@@ -9,9 +9,11 @@ from opencoder_local import locations
 from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import GenParams
 from opencoder_local.errors import ModelFileError
+from opencoder_local.models import catalog
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import STOPPED, Store
 from opencoder_local.tui.app import make_app
+from opencoder_local.tui.screens.first_run import FirstRunScreen
 from opencoder_local.tui.widgets.status_bar import meter
 
 from tui.helpers import ask, ready, wait_for
@@ -125,6 +127,47 @@ def test_files_in_the_conversation_and_the_path_dropdown(snap_compare, tmp_path)
         await counted(pilot)
         pilot.app.clear_notifications()
         still(pilot)
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_first_run_lists_the_models_and_recommends_one(snap_compare, monkeypatch):
+    monkeypatch.setattr(catalog, "available_memory", lambda: 16 * 10**9)  # the 8B fits
+    app = make_app(ChatSettings(), lambda _s: ScriptedEngine())
+
+    async def run_before(pilot):
+        def listed() -> bool:
+            screen = pilot.app.screen
+            return isinstance(screen, FirstRunScreen) and screen.query_one("#models").row_count == 4
+
+        await wait_for(pilot, listed)
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_an_edit_card_and_its_review_with_one_hunk_left_out(snap_compare, tmp_path):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    calc = "".join(f"def f{n}(x):\n    return x + {n}\n\n\n" for n in range(1, 6))
+    (project / "src" / "calc.py").write_text(calc)
+    typed = calc.replace("def f1(x):", "def f1(x: int) -> int:").replace("def f5(x):", "def f5(x: int) -> int:")
+    answer = f"Type hints for both:\n\n`src/calc.py`\n```python\n{typed}```\n"
+    app = make_app(ChatSettings(model="demo", project=str(project)), lambda _s: ScriptedEngine(answer))
+
+    async def run_before(pilot):
+        screen = pilot.app.screen
+        await ready(pilot)
+        screen.prompt_input.text = "/add src/calc.py"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.files) == 1)
+        await ask(pilot, "Add type hints to f1 and f5.")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: pilot.app.screen is not screen)
+        await pilot.pause(0.2)
+        await pilot.press("down", "space")
+        pilot.app.clear_notifications()
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -289,7 +289,7 @@ async def test_the_watcher_follows_the_conversation_and_stops_on_quit(project):
         (project / "src" / "util.py").write_text(UTIL + "# this one's\n")
         await wait_for(pilot, lambda: state_of(app, "src/util.py") == "changed")
         assert [e.spec for e in app.screen.files] == ["src/util.py"]
-        await app.screen.open_conversation(first)
+        await app.screen.conversations.open(first)
         await wait_for(pilot, lambda: [e.spec for e in app.screen.files] == ["src/app.py"])
         (project / "src" / "app.py").write_text(APP + "# edited again\n")
         await wait_for(pilot, lambda: "edited again" in entry(app, "src/app.py").text)

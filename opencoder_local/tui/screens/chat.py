@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,45 +16,35 @@ from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.window import Prompt
-from opencoder_local.context.working_set import AddResult, FileEntry
+from opencoder_local.context.working_set import FileEntry
 from opencoder_local.engine.protocol import Engine, EngineStoppedError
 from opencoder_local.errors import UserError
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import CUT_SHORT, STOPPED, StoredMessage
-from opencoder_local.tui.commands import ChatCommands, as_message, file_mentions, key_hints, typed_command, \
-    unknown_command
-from opencoder_local.tui.screens.chat_actions import ChatActions
+from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_message, file_mentions, key_hints, \
+    key_table, typed_command, unknown_command
+from opencoder_local.tui.flows.conversations import ConversationFlow
+from opencoder_local.tui.flows.edits import EditFlow
+from opencoder_local.tui.flows.files import FilesAdded, FilesFlow, FilesRead
+from opencoder_local.tui.flows.model import EngineFailed, EngineLoaded, ModelFlow
+from opencoder_local.tui.flows.saving import CodeFlow
+from opencoder_local.tui.flows.slash import SlashCommands
+from opencoder_local.tui.pacer import IncomingText
+from opencoder_local.tui.screens.help import HelpScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from opencoder_local.tui.widgets.edit_card import EditCard
 from opencoder_local.tui.widgets.file_chips import FileChips
 from opencoder_local.tui.widgets.path_completion import PathCompletions
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
-from opencoder_local.tui.widgets.status_bar import StatusBar
+from opencoder_local.tui.widgets.status_bar import RateMeter, StatusBar
 
-if TYPE_CHECKING:
-    from opencoder_local.context.watcher import WorkingSetWatcher
-
-RATE_INTERVAL_S = 0.5
 COUNT_DELAY_S = 0.15
 
 
-class _RateMeter:
-    """Live tokens/s from the generation thread, posted to the status bar at a steady rate."""
+class ChatScreen(Screen):
+    """The chat; what its keys and commands do beyond a turn lives in tui/flows, one object per job."""
 
-    def __init__(self, status: StatusBar):
-        self.status = status
-        self.tokens, self.first, self.posted = 0, 0.0, 0.0
-
-    def add(self, tokens: int) -> None:
-        now = time.perf_counter()
-        self.tokens += tokens
-        self.first = self.first or now
-        if now - self.posted >= RATE_INTERVAL_S and self.tokens > 1 and now > self.first:
-            self.status.post_message(StatusBar.Rate((self.tokens - 1) / (now - self.first)))
-            self.posted = now
-
-
-class ChatScreen(ChatActions, Screen):
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),
@@ -66,6 +54,8 @@ class ChatScreen(ChatActions, Screen):
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("ctrl+o", "copy_code", "Copy code"),
         Binding("ctrl+s", "save_code", "Save code"),
+        Binding("ctrl+g", "review_edits", "Review edits"),  # in the footer while an edit waits
+        Binding("f4", "undo_edit", "Undo edit"),  # in the footer while an applied edit stands
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("ctrl+f", "search", "Search", show=False),
         Binding("ctrl+l", "clear", "Clear", show=False),
@@ -73,16 +63,6 @@ class ChatScreen(ChatActions, Screen):
     ]
 
     files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
-
-    class EngineLoaded(Message):
-        def __init__(self, engine: Engine):
-            super().__init__()
-            self.engine = engine
-
-    class EngineFailed(Message):
-        def __init__(self, error: str):
-            super().__init__()
-            self.error = error
 
     class Counted(Message):
         """A fresh count of the prompt as it would be sent; `seq` orders the counts as they were asked for."""
@@ -95,32 +75,22 @@ class ChatScreen(ChatActions, Screen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, ChatScreen.Counted) and message.seq <= self.seq
 
-    class FilesAdded(Message):
-        """`/add` or the @paths of a message were read; `then_send` is that message."""
-
-        def __init__(self, result: AddResult, then_send: str | None):
-            super().__init__()
-            self.result = result
-            self.then_send = then_send
-
-    class FilesRead(Message):
-        """Files of the working set changed on disk and were read again (on the watcher's thread)."""
-
     def __init__(self, session: ChatSession, settings: ChatSettings, engine_factory: Callable[[ChatSettings], Engine]):
         super().__init__()
         self.session = session
         self.settings = settings
         self.engine_factory = engine_factory
         self.generating = False
-        self.loading = False
-        self._loading_engine: Engine | None = None
-        self._closing = False
-        self.queued_for: int | None = None  # the conversation whose question waits for the model
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
         self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
         self._shown_seq = 0  # the newest count shown
-        self._disk_watcher: WorkingSetWatcher | None = None  # one for the screen, from the first file on
+        self.model = ModelFlow(self)
+        self.conversations = ConversationFlow(self)
+        self.code = CodeFlow(self)
+        self.edits = EditFlow(self)
+        self.slash = SlashCommands(self)
+        self.files_flow = FilesFlow(self)
 
     def compose(self) -> ComposeResult:
         newline = key_hints(PromptInput.BINDINGS)["newline"]
@@ -138,14 +108,13 @@ class ChatScreen(ChatActions, Screen):
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        self._load_engine()  # first: if the conversations cannot be read, the model still loads
+        self.model.load()  # first: if the conversations cannot be read, the model still loads
         if self.settings.continue_last:
             last = self.session.store.last_conversation()
             if last is not None:
                 self.session.open(last.id)
-                await self.log_view.show(self.session.messages)
-        self.sync_files()
-        self.refresh_sidebar()
+        await self.show_conversation()
+        self.conversations.refresh_sidebar()
 
     async def _dispatch_message(self, message: Message) -> None:
         # Textual (pinned 8.2.8) ends a widget's message loop on any exception from a handler, even
@@ -161,8 +130,7 @@ class ChatScreen(ChatActions, Screen):
         # stops, the model process ends at once, and the files are no longer watched.
         self.session.stop()
         self.close_engines()
-        if self._disk_watcher is not None:
-            self._disk_watcher.stop()
+        self.files_flow.stop()
 
     @property
     def status(self) -> StatusBar:
@@ -176,75 +144,18 @@ class ChatScreen(ChatActions, Screen):
     def prompt_input(self) -> PromptInput:
         return self.query_one(PromptInput)
 
-    # the model
+    # the model (ModelFlow)
 
-    def _load_engine(self) -> None:
-        self.loading = True
-        self.status.set_state(f"loading {self.settings.model}…", "-busy")
-        self._load_worker()
+    @on(EngineLoaded)
+    def _engine_loaded(self, message: EngineLoaded) -> None:
+        self.model.loaded(message.engine)
 
-    @work(thread=True, exclusive=True, group="load")
-    def _load_worker(self) -> None:
-        try:
-            engine = self.engine_factory(self.settings)
-            self._loading_engine = engine  # quitting from now on ends its load at once
-            if self._closing:
-                engine.close()
-            engine.wait_ready()
-        except UserError as exc:
-            self.post_message(self.EngineFailed(str(exc)))
-        except Exception as exc:  # a broken install must still be a notice, not a dead app
-            self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(self.EngineLoaded(engine))
+    @on(EngineFailed)
+    def _engine_failed(self, message: EngineFailed) -> None:
+        self.model.failed(message.error)
 
     def close_engines(self) -> None:
-        """End the model (and a model still loading) at once: quitting never waits for llama.cpp."""
-        self._closing = True
-        for engine in (self._loading_engine, self.session.engine):
-            if engine is not None:
-                engine.close()
-
-    def on_chat_screen_engine_loaded(self, message: EngineLoaded) -> None:
-        engine = message.engine
-        self.loading = False
-        self._loading_engine = None
-        self.session.engine = engine
-        self.sync_files()  # counted with the model's own vocabulary from now on
-        self.status.set_model(engine.model_name, engine.quantization, engine.backend)
-        if not engine.chat_mode:
-            self.notify("This model has no chat template: it continues your text instead of answering it.",
-                        title="Completion model", timeout=10)
-        self.status.set_state("ready", "-ready")
-        self.schedule_count()
-        queued, self.queued_for = self.queued_for, None
-        if queued is not None and self._unanswered(queued):
-            self.call_later(self.start_answer)
-
-    def _unanswered(self, conversation_id: int) -> bool:
-        """Is that conversation the current one, ending with a question that has no answer yet?"""
-        conversation, messages = self.session.conversation, self.session.messages
-        return (conversation is not None and conversation.id == conversation_id
-                and bool(messages) and messages[-1].role == "user")
-
-    def forget_queued(self) -> None:
-        """Before the conversation changes: a question waiting for the model stays where it is."""
-        if self.queued_for is not None:
-            self.notify("Your question was not sent: the model is still loading. "
-                        "Open that conversation again and press Ctrl+R to have it answered.", timeout=10)
-        self.queued_for = None
-
-    def on_chat_screen_engine_failed(self, message: EngineFailed) -> None:
-        self.loading = False
-        self._loading_engine = None
-        self.status.set_state("no model", "-error")
-        self.notify(
-            f"{message.error}\nChoose another model with --model, or fix the file, then restart.",
-            title="The model could not be loaded",
-            severity="error",
-            timeout=30,
-            markup=False,
-        )
+        self.model.close()
 
     # sending and answering
 
@@ -262,7 +173,7 @@ class ChatScreen(ChatActions, Screen):
                             timeout=15, markup=False)
                 return
             self.prompt_input.clear()
-            await self.run_command(typed.command, typed.words)
+            await self.slash.run(typed.command, typed.words)
             return
         text = as_message(event.text).strip()
         held = {entry.spec for entry in self.files}
@@ -290,35 +201,32 @@ class ChatScreen(ChatActions, Screen):
         await self.log_view.add(UserMessage(message.content, message.id))
         self.log_view.follow()
         if len(self.session.messages) == 1:
-            self.refresh_sidebar()
+            self.conversations.refresh_sidebar()
         await self.start_answer()
         return True
 
     async def start_answer(self) -> None:
         if self.session.engine is None:
-            self.queued_for = self.session.conversation.id if self.session.conversation else None
-            self.notify("Your message will be sent as soon as the model has loaded.")
-            if not self.loading:
-                self._load_engine()  # after a failed load or a stopped model process: try again
+            self.model.wait_for_it()
             return
         self.session.begin_turn()  # before the worker starts: an Esc from now on stops this answer
         self.query_one(PathCompletions).close()
         view = await self.log_view.add(AssistantMessage())
-        view.start_stream()
+        incoming = view.start_stream()
         self.generating = True
         self.status.set_state("generating", "-busy")
-        self._generate(view, self.status)
+        self._generate(view, incoming, self.status)
         self.schedule_count()
 
     @work(thread=True, exclusive=True, group="generate")
-    def _generate(self, view: AssistantMessage, status: StatusBar) -> None:
+    def _generate(self, view: AssistantMessage, incoming: IncomingText, status: StatusBar) -> None:
         stats = None
         kept = len(self.session.messages)
-        rate = _RateMeter(status)
+        rate = RateMeter(status)
         try:
             for delta in self.session.answer():
                 if delta.text:
-                    view.post_message(AssistantMessage.Chunk(delta.text))
+                    incoming.add(delta.text)
                     rate.add(delta.tokens)
                 stats = delta.stats or stats
         except Exception as exc:  # a full disk, a GPU out of memory, a dead model process: a notice
@@ -334,25 +242,21 @@ class ChatScreen(ChatActions, Screen):
         self.generating = False
         if done.stats is not None:
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
+            if self.session.engine is not None:
+                self.status.show_turn(self.session.engine.backend, done.stats)
         self.status.set_state("stopped" if done.status in (STOPPED, CUT_SHORT) else "ready", "-ready")
         if done.engine_stopped:
-            self._engine_stopped(done.error)
+            self.model.stopped(done.error)
         elif done.error:
             self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()
             if last is not None and not last.content:
                 await last.remove()
+        view = self.log_view.last_answer()
+        if view is not None and view.message_id == done.message_id:
+            await self.edits.propose(view)
         self.sync_files()  # what the answer was given is "current" now
         self.schedule_count()
-
-    def _engine_stopped(self, error: str) -> None:
-        """The model process died: keep everything, start a fresh one with the next question."""
-        engine, self.session.engine = self.session.engine, None
-        if engine is not None:
-            engine.close()
-        self.status.set_state("model stopped", "-error")
-        self.notify(f"{error}.\nYour conversation is saved; the next question starts the model again.",
-                    title="The model stopped", severity="error", timeout=30, markup=False)
 
     # the context meter
 
@@ -393,62 +297,143 @@ class ChatScreen(ChatActions, Screen):
     def watch_files(self, before: tuple[FileEntry, ...], files: tuple[FileEntry, ...]) -> None:
         self.query_one(FileChips).show(files)
         if {entry.spec for entry in before} != {entry.spec for entry in files}:
-            self._watch_disk()  # other files (an edit changes only their text: the same folders stay watched)
+            self.files_flow.watch_disk()  # other files (an edit changes only their text: the same folders stay watched)
         self.schedule_count()
 
-    def _watch_disk(self) -> None:
-        """Point the one watcher at the working set's files (started with the first file)."""
-        paths = self.session.working_set.watched_paths()
-        if self._disk_watcher is None:
-            if not paths:
-                return
-            from opencoder_local.context.watcher import WorkingSetWatcher  # watchdog loads with the first file
-
-            self._disk_watcher = WorkingSetWatcher(self._reread)
-        self._disk_watcher.watch(paths)
-
-    def _reread(self, paths: set[Path]) -> None:
-        """On the watcher's thread (debounced there): read the changed files, then show them."""
-        if self.session.working_set.refresh(paths):
-            self.post_message(self.FilesRead())
-
-    @work(thread=True, group="add")
     def add_files(self, specs: list[str], then_send: str | None = None) -> None:
-        """Add files, globs, folders, ranges within the window's room, in a worker (a folder of
-        thousands never freezes the screen); `then_send` is the message that named them."""
-        self.post_message(self.FilesAdded(self.session.add_files(specs, then_send or ""), then_send))
+        self.files_flow.add(specs, then_send)
 
-    async def on_chat_screen_files_added(self, message: FilesAdded) -> None:
-        result = message.result
-        for spec, reason in result.refused:
-            self.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=20, markup=False)
-        for notice in result.notices:
-            self.notify(notice, title="Files", severity="warning", timeout=15, markup=False)
-        if result.added and message.then_send is None:
-            tokens = sum(entry.tokens for entry in result.added)
-            count = len(result.added)
-            self.notify(f"Added {count:,} file{'s' if count != 1 else ''} ({tokens:,} tokens).", markup=False)
-        self.sync_files()
-        if message.then_send is None:
-            return
-        if result.refused:
-            self.notify("Not sent: fix or remove the @path, then press Enter.", severity="warning", timeout=15)
-        if (result.refused or not await self.send_question(message.then_send)) and not self.prompt_input.text:
-            self.prompt_input.text = message.then_send  # back in the box, to fix and send again
+    @on(FilesAdded)
+    async def _files_added(self, message: FilesAdded) -> None:
+        await self.files_flow.added(message)
 
-    def on_chat_screen_files_read(self) -> None:
+    @on(FilesRead)
+    def _files_read(self) -> None:
         self.sync_files()
 
-    # the conversation list (what opening one does is in ChatActions)
+    async def show_conversation(self) -> None:
+        """Show the session's conversation as it is now: its messages, their edit cards, its files."""
+        await self.log_view.show(self.session.messages)
+        await self.edits.show_cards()
+        self.sync_files()
+        self.schedule_count()
+
+    # the conversation list (what opening one does is in ConversationFlow)
 
     @on(Sidebar.Search)
     def _search_changed(self) -> None:
-        self.refresh_sidebar()
+        self.conversations.refresh_sidebar()
 
     @on(Sidebar.Selected)
     async def _switch(self, event: Sidebar.Selected) -> None:
-        await self.open_conversation(event.conversation_id)
+        await self.conversations.open(event.conversation_id)
 
     @on(Sidebar.DeleteRequested)
     def _delete_from_sidebar(self, event: Sidebar.DeleteRequested) -> None:
-        self.confirm_delete(event.conversation_id)
+        self.conversations.delete(event.conversation_id)
+
+    # edits proposed in answers (EditFlow)
+
+    @on(EditCard.Opened)
+    async def _open_card(self, event: EditCard.Opened) -> None:
+        await self.edits.open(event.card)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The edit keys show in the footer (and the palette) only while they have something to do."""
+        if action == "review_edits":
+            return bool(self.edits.pending())
+        if action == "undo_edit":
+            return self.edits.can_undo
+        return True
+
+    # keys and palette entries (the table is tui.commands.CHAT_ACTIONS)
+
+    def action_stop(self) -> None:
+        if self.generating:
+            self.session.stop()
+        elif self.editing is not None:
+            self.editing = None
+            self.prompt_input.clear()
+            self.notify("Edit cancelled.")
+
+    async def action_regenerate(self) -> None:
+        if not self.idle("regenerating"):
+            return
+        question = self.session.last("user")
+        if question is None:
+            self.notify("Nothing to regenerate yet: ask a question first.")
+            return
+        self.session.drop_last_answer()
+        await self.log_view.remove_from(question.id, keep=True)
+        self.log_view.follow()
+        await self.start_answer()
+
+    def action_edit_last(self) -> None:
+        if not self.idle("editing"):
+            return
+        question = self.session.last("user")
+        if question is None:
+            self.notify("There is no message of yours to edit yet.")
+            return
+        self.editing = question
+        self.prompt_input.text = question.content
+        self.prompt_input.focus()
+        self.prompt_input.move_cursor(self.prompt_input.document.end)
+        self.notify("Editing your last message: Enter resends it, Esc cancels.")
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+        if not sidebar.display:
+            self.prompt_input.focus()
+
+    def action_search(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = True
+        sidebar.focus_search()
+
+    def action_help(self) -> None:
+        app = self.app
+        palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
+        keys = key_table([*self.BINDINGS, *PromptInput.BINDINGS, palette, *app.BINDINGS])
+        app.push_screen(HelpScreen(SLASH_COMMANDS, keys))
+
+    async def action_new_chat(self) -> None:
+        await self.conversations.new()
+
+    def action_clear(self) -> None:
+        self.conversations.clear()
+
+    def action_rename(self) -> None:
+        self.conversations.rename()
+
+    def action_delete(self) -> None:
+        self.conversations.delete_current()
+
+    def action_export(self) -> None:
+        self.conversations.export()
+
+    def action_copy_code(self) -> None:
+        self.code.copy_last()
+
+    def action_copy_chosen_code(self) -> None:
+        self.code.copy_chosen()
+
+    def action_save_code(self) -> None:
+        self.code.save_last()
+
+    def action_save_chosen_code(self) -> None:
+        self.code.save_chosen()
+
+    def action_review_edits(self) -> None:
+        self.edits.review_newest()
+
+    def action_undo_edit(self) -> None:
+        self.edits.undo()
+
+    def idle(self, doing: str) -> bool:
+        """Not answering; otherwise a notice that `doing` waits for Esc."""
+        if self.generating:
+            self.notify(f"Stop the answer (Esc) before {doing}.", severity="warning")
+            return False
+        return True

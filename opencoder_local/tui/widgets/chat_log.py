@@ -10,7 +10,8 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
-from opencoder_local.tui.pacer import FramePacer
+from opencoder_local.tui.pacer import FramePacer, IncomingText
+from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown, SizedByLayout
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
 
 _STATUS_NOTES = {
@@ -20,7 +21,7 @@ _STATUS_NOTES = {
 }
 
 
-class MessageView(Widget):
+class MessageView(SizedByLayout, Widget):
     """One message; `message_id` ties it to the stored row (None until it is saved)."""
 
     def __init__(self, content: str, message_id: int | None = None, status: str = DONE):
@@ -30,7 +31,7 @@ class MessageView(Widget):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self.content)
+        yield AnswerMarkdown(self.content)
         yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
 
     def on_mount(self) -> None:
@@ -48,14 +49,12 @@ class UserMessage(MessageView):
 
 
 class AssistantMessage(MessageView):
-    """An answer; while streaming it takes Chunk messages, posted from the generation thread."""
+    """An answer; while streaming, the generation thread adds its text to `start_stream()`'s IncomingText."""
 
     BORDER_TITLE = "Assistant"
 
-    class Chunk(Message, bubble=False):
-        def __init__(self, text: str):
-            super().__init__()
-            self.text = text
+    class TextWaiting(Message, bubble=False):
+        """Text waits in the IncomingText (posted once per batch, from the generation thread)."""
 
     class Done(Message):
         """The answer ended (posted to the view, then bubbles to the screen)."""
@@ -72,25 +71,24 @@ class AssistantMessage(MessageView):
     def __init__(self, content: str = "", message_id: int | None = None, status: str = DONE):
         super().__init__(content, message_id, status)
         self._stream: MarkdownStream | None = None
-        self._pending: list[str] = []
+        self._incoming = IncomingText(lambda: self.post_message(self.TextWaiting()))
         self._pacer = FramePacer()
 
-    def start_stream(self) -> None:
+    def start_stream(self) -> IncomingText:
+        """Show the answer as it comes: the generation thread adds its text to what this returns."""
         self.border_subtitle = "writing…"
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._stream = Markdown.get_stream(self.query_one(AnswerMarkdown))
+        return self._incoming
 
-    async def on_assistant_message_chunk(self, chunk: Chunk) -> None:
-        # Text is gathered and written once a frame, at the rate the pacer allows (tui/pacer.py):
-        # re-laying out a growing answer per token would take the CPU the model needs.
-        self.content += chunk.text
-        if not self._pending:
-            self.set_timer(self._pacer.interval, self._flush)
-        self._pending.append(chunk.text)
+    def on_assistant_message_text_waiting(self) -> None:
+        # Text is written once a frame, at the rate the pacer allows (tui/pacer.py): re-laying out a
+        # growing answer per token would take the CPU the model needs.
+        self.set_timer(self._pacer.interval, self._flush)
 
     async def _flush(self) -> None:
-        text = "".join(self._pending)
-        self._pending.clear()
+        text = self._incoming.take()
         if self._stream is not None and text:
+            self.content += text
             await self._stream.write(text)
             self._pacer.shown()
 
@@ -99,13 +97,14 @@ class AssistantMessage(MessageView):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+            self.query_one(AnswerMarkdown).finish()
         self.border_subtitle = ""
         self.status = done.status
         self.message_id = done.message_id
         self.show_note(_STATUS_NOTES.get(done.status, ""))
 
 
-class ChatLog(VerticalScroll):
+class ChatLog(SizedByLayout, VerticalScroll):
     """Scrolls with the answer unless the user has scrolled up (Textual's anchor)."""
 
     def on_mount(self) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Label
+
+from opencoder_local.engine.protocol import TurnStats
+
+
+RATE_INTERVAL_S = 0.5
 
 
 class StatusBar(Horizontal):
@@ -33,6 +40,11 @@ class StatusBar(Horizontal):
         self.query_one("#model", Label).update(shown.strip())
         self.query_one("#backend", Label).update(backend)
 
+    def show_turn(self, backend: str, stats: TurnStats) -> None:
+        """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served."""
+        cached = f" · {stats.reused_tokens:,}/{stats.prompt_tokens:,} cached" if stats.reused_tokens else ""
+        self.query_one("#backend", Label).update(backend + cached)
+
     def on_status_bar_rate(self, message: Rate) -> None:
         # A fixed-width label (app.tcss): updating it once a frame needs no layout of the screen.
         self.query_one("#rate", Label).update(f"{message.tok_s:,.1f} tok/s" if message.tok_s else "", layout=False)
@@ -49,3 +61,19 @@ def meter(n_ctx: int, parts: dict[str, int], dropped: int) -> str:
     text = (f"ctx {prompt:,} / {n_ctx:,}: sys {parts['system']:,} · files {parts['files']:,}"
             f" · hist {parts['history']:,} · answer {parts['reserve']:,}")
     return text + f" · {dropped} old msg{'s' if dropped != 1 else ''} dropped" if dropped else text
+
+
+class RateMeter:
+    """Live tokens/s from the generation thread, posted to the status bar at a steady rate."""
+
+    def __init__(self, status: StatusBar):
+        self.status = status
+        self.tokens, self.first, self.posted = 0, 0.0, 0.0
+
+    def add(self, tokens: int) -> None:
+        now = time.perf_counter()
+        self.tokens += tokens
+        self.first = self.first or now
+        if now - self.posted >= RATE_INTERVAL_S and self.tokens > 1 and now > self.first:
+            self.status.post_message(StatusBar.Rate((self.tokens - 1) / (now - self.first)))
+            self.posted = now

@@ -1,0 +1,188 @@
+"""Proposed edits planned against the project folder and written there.
+
+The path rules: a target must stay inside the project folder (symlinks resolved), must not be in
+`.git/`, and must not be ignored by `.gitignore`. A plan holds the file's bytes as its diff was
+made; a write replaces the file atomically (keeping its permissions) only if it still holds those
+bytes, so a file changed on disk since is never overwritten unseen. Line ends (CRLF or LF) and a
+UTF-8 BOM stay as the file had them. Undo puts the bytes from before back, byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from opencoder_local.context.diffs import FileDiff, diff_text
+from opencoder_local.context.edits import EditFailed, ProposedEdit, new_text
+from opencoder_local.context.project_files import is_ignored
+from opencoder_local.errors import UserError
+from opencoder_local.files import check_replaceable, write_atomic
+from opencoder_local.store import AppliedFile
+
+MAX_EDIT_BYTES = 4 << 20  # a file larger than this is not edited from a chat answer
+BOM = b"\xef\xbb\xbf"
+
+
+class EditRefused(Exception):
+    """This edit cannot be applied; str() is the one-line reason. `ask_again`: the model could fix it
+    (a SEARCH block that does not match, an answer cut off inside its block)."""
+
+    def __init__(self, reason: str, ask_again: bool = False, block: int | None = None):
+        super().__init__(reason)
+        self.ask_again = ask_again
+        self.block = block
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One file's proposed change, as the reviewer sees it."""
+
+    edit: ProposedEdit
+    path: str  # relative to the project folder, as shown
+    target: Path  # absolute
+    before: bytes | None  # the file as the diff was made against it; None: a new file
+    old: str  # its text with LF line ends ("" for a new file)
+    new: str  # the proposed text, LF line ends
+    diff: FileDiff
+    crlf: bool = False  # the file's lines end in CRLF: so will the new text's
+    bom: bool = False
+
+    @property
+    def is_new(self) -> bool:
+        return self.before is None
+
+    def encoded(self, text: str) -> bytes:
+        """`text` (LF line ends) as this file stores it."""
+        data = (text.replace("\n", "\r\n") if self.crlf else text).encode("utf-8")
+        return BOM + data if self.bom else data
+
+
+@dataclass
+class WriteResult:
+    written: list[AppliedFile] = field(default_factory=list)
+    stale: list[PlannedChange] = field(default_factory=list)  # changed on disk since their diff was made
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+
+
+class ChangedSinceApplied(UserError):
+    """Undo would lose changes made after the edit; `paths` are the files that changed."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__(f"changed since the edit was applied: {', '.join(paths)}")
+        self.paths = paths
+
+
+def check_target(root: Path, path: str) -> Path:
+    """The absolute file a proposed path names, or EditRefused: outside the project, in .git/, ignored."""
+    if not path or "\0" in path:
+        raise EditRefused(f"{path!r} is not a usable path")
+    if path.startswith("~") or (Path(path).is_absolute() and not _inside(Path(path), root)):
+        raise EditRefused(f"{path}: outside the project folder {root}")
+    target = Path(os.path.normpath(root / path))
+    if not _inside(target, root):
+        raise EditRefused(f"{path}: outside the project folder {root}")
+    relative = target.relative_to(root)
+    if ".git" in relative.parts:
+        raise EditRefused(f"{path}: inside .git/, which only git writes")
+    if not _inside(Path(os.path.realpath(target)), Path(os.path.realpath(root))):
+        raise EditRefused(f"{path}: a symlink to outside the project folder {root}")
+    if is_ignored(root, relative.as_posix()):
+        raise EditRefused(f"{path}: ignored by .gitignore")
+    return target
+
+
+def plan(root: Path, edit: ProposedEdit) -> PlannedChange:
+    """The change `edit` makes to the file on disk now, or EditRefused with the reason."""
+    target = check_target(root, edit.path)
+    before = _read(target)
+    crlf = bom = False
+    old = ""
+    if before is not None:
+        bom = before.startswith(BOM)
+        try:
+            old = before[len(BOM) if bom else 0:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise EditRefused(f"{edit.path}: not UTF-8 text, so it is not edited here") from None
+        if "\0" in old:
+            raise EditRefused(f"{edit.path}: a binary file, so it is not edited here")
+        crlf = "\r\n" in old
+        old = old.replace("\r\n", "\n")
+    try:
+        new = new_text(edit, old if before is not None else None)
+    except EditFailed as exc:
+        raise EditRefused(f"{edit.path}: {exc}", ask_again=True, block=exc.block) from None
+    shown = target.relative_to(root).as_posix()
+    return PlannedChange(edit, shown, target, before, old, new, diff_text(old, new), crlf, bom)
+
+
+def write(accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
+    """Write each accepted text (all of a change's text, or the hunks chosen) atomically.
+
+    A file that no longer holds the bytes its diff was made against is left alone and returned as
+    stale; one that cannot be written is returned as failed; the others are written."""
+    result = WriteResult()
+    for change, text in accepted:
+        current = _read_quietly(change.target)
+        if current != change.before:
+            result.stale.append(change)
+            continue
+        data = change.encoded(text)
+        try:
+            if change.is_new:
+                change.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(change.target, data)
+        except (OSError, UserError) as exc:
+            result.failed.append((change.path, str(exc) if isinstance(exc, UserError) else exc.strerror or str(exc)))
+            continue
+        result.written.append(AppliedFile(str(change.target), change.before, data))
+    return result
+
+
+def restore(files: Sequence[AppliedFile], force: bool = False) -> None:
+    """Put back what each file held before an edit (a file the edit created is removed).
+
+    Unless `force`, a file changed since the edit raises ChangedSinceApplied and nothing is written."""
+    changed = [f.path for f in files if _read_quietly(Path(f.path)) != f.after]
+    if changed and not force:
+        raise ChangedSinceApplied(changed)
+    for applied in files:
+        target = Path(applied.path)
+        if applied.before is None:
+            target.unlink(missing_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, applied.before)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return path != root
+
+
+def _read(target: Path) -> bytes | None:
+    """The file's bytes (None when there is none), or EditRefused for what cannot be edited."""
+    if not os.path.lexists(target):
+        return None
+    try:
+        check_replaceable(target)
+        if os.path.getsize(target) > MAX_EDIT_BYTES:
+            raise EditRefused(f"{target.name}: larger than {MAX_EDIT_BYTES >> 20} MB, so it is not edited here")
+        return target.read_bytes()
+    except FileNotFoundError:
+        return None  # a broken symlink: the file it names is created
+    except UserError as exc:
+        raise EditRefused(str(exc)) from None
+    except OSError as exc:
+        raise EditRefused(f"cannot read {target}: {exc.strerror or exc}") from None
+
+
+def _read_quietly(target: Path) -> bytes | None:
+    try:
+        return target.read_bytes()
+    except OSError:
+        return None
