@@ -12,6 +12,7 @@ from opencoder_local import __version__
 from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
+_SWITCH = {"on": True, "off": False}
 _NO_MODEL = ("no model installed: `opencoder pull opencoder-1.5b-instruct` gets one "
              "(`opencoder models` lists them), or try `--model demo`")
 
@@ -37,6 +38,9 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, help="longest answer in tokens (default: what the window allows)")
     parser.add_argument("--seed", type=int, help="random seed for temperature > 0")
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical performance cores)")
+    parser.add_argument("--lookup", choices=sorted(_SWITCH), default=None,
+                        help="prompt lookup: greedy answers that copy the prompt check guesses from it in one "
+                             "batch; faster, but llama.cpp's batch rounding can change a near-tie (default off)")
     parser.add_argument("--theme", help="Textual theme name")
     parser.add_argument("--continue", dest="continue_last", action="store_true", help="resume the last conversation")
     parser.add_argument("-f", "--file", dest="files", action="append", metavar="PATH",
@@ -72,6 +76,7 @@ def _settings(args: argparse.Namespace):
         threads=args.threads,
         theme=args.theme,
         exact_tokenizer=_TOKENIZER_MODES[args.opencoder_tokenizer] if args.opencoder_tokenizer else None,
+        lookup=_SWITCH[args.lookup] if args.lookup else None,
         continue_last=args.continue_last or None,
         project=args.project,
         tokenizer=args.tokenizer,

@@ -26,6 +26,7 @@ class ChatSettings:
     threads: int | None = None
     theme: str | None = None
     exact_tokenizer: bool | None = None
+    lookup: bool = False  # prompt lookup: faster copies, but not always plain decoding's tokens (README)
     continue_last: bool = False
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
@@ -70,6 +71,7 @@ _RULES: dict[str, _Rule] = {
     "threads": _Rule((int,), f"a whole number from 1 to {_MAX_THREADS}", lambda v: 1 <= v <= _MAX_THREADS),
     "theme": _TEXT,
     "exact_tokenizer": _Rule((bool,), "true or false"),
+    "lookup": _Rule((bool,), "true or false"),
     "tokenizer": _TEXT,
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
@@ -91,7 +93,7 @@ def check_values(values: dict[str, Any], name: Callable[[str], str]) -> None:
         rule = _RULES.get(key)
         if rule is None or value is None:
             continue
-        # bool is an int in Python; only exact_tokenizer takes one.
+        # bool is an int in Python; only the switches take one.
         right_type = isinstance(value, rule.kinds) and (bool in rule.kinds or not isinstance(value, bool))
         if not right_type or not rule.ok(value):
             raise UserError(f"{name(key)} must be {rule.must}, not {value!r}")
@@ -179,4 +181,5 @@ def engine_options(settings: ChatSettings):
     the app's model runs in a process of its own, so the UI thread does not compete for its lock."""
     from opencoder_local.engine.llama_engine import EngineOptions  # loads llama.cpp: only when a model is
 
-    return EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer)
+    return EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer,
+                         lookup=settings.lookup)

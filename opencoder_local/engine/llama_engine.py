@@ -13,7 +13,9 @@ import gguf
 import llama_cpp
 
 from opencoder_local.engine.backend import backend_in_use, safe_model_params
+from opencoder_local.engine.decoding import DraftBatch, LookupSteps, PlainSteps
 from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
+from opencoder_local.engine.lookup import BatchCosts
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
 from opencoder_local.engine.template import check_template, opencoder_template, render_chat
@@ -49,6 +51,8 @@ class EngineOptions:
     n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
     exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
     n_batch: int = 512
+    lookup: bool = False  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
+    flash_attn: bool = False  # llama-cpp-python's default; on, a CPU decodes far slower at long contexts
 
 
 def inspect_model(model: str) -> GGUFFile:
@@ -185,6 +189,7 @@ class LlamaEngine:
                     n_threads=self.n_threads,
                     n_threads_batch=self.n_threads,
                     n_gpu_layers=options.n_gpu_layers,
+                    flash_attn=options.flash_attn,
                     use_mmap=True,
                     kv_overrides=dict(OPENCODER_OVERRIDES) if exact else None,
                     verbose=False,
@@ -200,6 +205,8 @@ class LlamaEngine:
         # llama.cpp calls this once per graph node: worth it for a long prompt, not per token.
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
         self._no_abort_cb = llama_cpp.ggml_abort_callback(0)
+        self._draft_batch = DraftBatch() if options.lookup else None
+        self._batch_costs = BatchCosts()  # measured over the engine's life: the machine's, not the turn's
 
     @property
     def chat_mode(self) -> bool:
@@ -290,23 +297,35 @@ class LlamaEngine:
     def close(self) -> None:
         self.cancel()
         with self._lock:
+            if self._draft_batch is not None:
+                self._draft_batch.close()
             self._llm.close()
 
     def _turn(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
         with self._lock:
             yield from self._run(ids, max_new, params)
 
+    def _steps(self, ids: list[int], sampler, params: GenParams) -> PlainSteps:
+        if self._draft_batch is not None and params.temperature <= 0:
+            return LookupSteps(self._llm, sampler, ids, self._draft_batch, self._batch_costs)
+        return PlainSteps(self._llm, sampler)
+
     def _run(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
         start = time.perf_counter()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         sampler = self._sampler(params)
+        steps = self._steps(ids, sampler, params)
         generated, reused, reason = 0, 0, "length"
         first = last = start
+        pending = 0  # the next of `produced` to give; those before it are answered and fed to the model
         try:
             reused = self._evaluate(ids)
+            produced = [steps.first()]
             while generated < max_new:
                 self._check_cancel()
-                token = llama_cpp.llama_sampler_sample(sampler, self._llm.ctx, -1)
+                if pending == len(produced):
+                    produced, pending = steps.after(produced[-1], max_new - generated), 0
+                token = produced[pending]
                 last = time.perf_counter()
                 if generated == 0:
                     first = last
@@ -318,14 +337,16 @@ class LlamaEngine:
                 if text:
                     yield Delta(text)
                 if generated < max_new:
-                    self._decode([token])
+                    pending += 1
         except _Cancelled:
             reason = "cancelled"
         finally:
+            steps.settle(pending)
             llama_cpp.llama_sampler_free(sampler)
         tail = decoder.decode(b"", final=True)
         rate = (generated - 1) / (last - first) if generated > 1 and last > first else 0.0
-        stats = TurnStats(len(ids), reused, generated, (first if generated else last) - start, rate, reason)
+        stats = TurnStats(len(ids), reused, generated, (first if generated else last) - start, rate, reason,
+                          steps.drafted, steps.accepted)
         yield Delta(tail, stats, 0)
 
 

@@ -29,8 +29,10 @@ class TurnStats:
     reused_tokens: int  # of those, served from the KV cache
     generated_tokens: int
     ttft_s: float  # request to first token
-    gen_tok_s: float  # generated tokens per second after the first
+    gen_tok_s: float  # generated tokens per second after the first (drafts included: the rate seen)
     stop_reason: str  # "stop" | "length" | "cancelled"
+    drafted_tokens: int = 0  # guessed by prompt lookup and checked in a batch
+    accepted_tokens: int = 0  # of those, kept: greedy decoding would have written them
 
     @property
     def evaluated_tokens(self) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from opencoder_local.tui.widgets.status_bar import StatusBar
+
 
 async def wait_for(pilot, condition, timeout: float = 300.0) -> None:
     """Let the app run until `condition()` holds; fail with a clear message if it never does.
@@ -39,6 +41,11 @@ async def answered(pilot, count: int) -> None:
 
     await wait_for(pilot, done)
     await pilot.pause(0.05)
+
+
+def status_label(app, name: str) -> str:
+    """What the status bar's label `name` (model, backend, rate, context, ...) shows."""
+    return str(app.screen.query_one(StatusBar).query_one(f"#{name}").render())
 
 
 def notices(app) -> str:

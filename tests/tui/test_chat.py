@@ -10,11 +10,10 @@ from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, UserMessage
 from opencoder_local.tui.widgets.prompt_input import PromptInput
-from opencoder_local.tui.widgets.status_bar import StatusBar
 
 import pytest
 
-from tui.helpers import SharedEngine, answered, ask, ready, wait_for
+from tui.helpers import SharedEngine, answered, ask, ready, status_label, wait_for
 from tui.scripted import ScriptedEngine
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
@@ -27,20 +26,16 @@ def stored(sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
-def label(app, name: str) -> str:
-    return str(app.screen.query_one(StatusBar).query_one(f"#{name}").render())
-
-
 async def test_real_engine_loads_in_a_worker_and_the_status_bar_shows_it():
     app = make_app(ChatSettings(model="demo"))  # the default factory: llama.cpp loads the demo model
     async with app.run_test(size=(120, 40)) as pilot:
-        assert "loading" in label(app, "state")  # interactive before the model is there
+        assert "loading" in status_label(app, "state")  # interactive before the model is there
         await ready(pilot)
-        await wait_for(pilot, lambda: "ctx" in label(app, "context"))
-        assert label(app, "model").endswith("Q4_1")
-        assert label(app, "backend") == "CPU"
+        await wait_for(pilot, lambda: "ctx" in status_label(app, "context"))
+        assert status_label(app, "model").endswith("Q4_1")
+        assert status_label(app, "backend") == "CPU"
         engine = app.screen.session.engine
-        assert label(app, "context").startswith(f"ctx {engine.count([]).prompt_tokens:,} / {engine.n_ctx:,}: ")
+        assert status_label(app, "context").startswith(f"ctx {engine.count([]).prompt_tokens:,} / {engine.n_ctx:,}: ")
 
 
 async def test_ask_streams_a_markdown_answer_that_is_saved(demo_app):
@@ -52,7 +47,7 @@ async def test_ask_streams_a_markdown_answer_that_is_saved(demo_app):
         assert answer.role == "assistant" and answer.status == "done" and answer.content
         view = app.screen.query(AssistantMessage).last()
         assert view.content == answer.content and view.message_id == answer.id
-        assert "tok/s" in label(app, "rate")
+        assert "tok/s" in status_label(app, "rate")
         assert stored("SELECT role, status FROM messages") == [("user", "done"), ("assistant", "done")]
         assert stored("SELECT title FROM conversations") == [(QUESTION[:47] + "…",)]
 
@@ -66,7 +61,7 @@ async def test_context_meter_counts_the_conversation_and_the_draft_exactly(demo_
         screen.prompt_input.text = "And now a draft that is not sent yet"
         engine = screen.session.engine
         expected = engine.count(screen.session.prompt("And now a draft that is not sent yet").messages)
-        await wait_for(pilot, lambda: label(app, "context").startswith(f"ctx {expected.prompt_tokens:,} / {engine.n_ctx:,}: "))
+        await wait_for(pilot, lambda: status_label(app, "context").startswith(f"ctx {expected.prompt_tokens:,} / {engine.n_ctx:,}: "))
         history = [m for m in screen.session.prompt().messages]
         assert expected.prompt_tokens > engine.count(history).prompt_tokens
 
@@ -98,7 +93,7 @@ async def test_escape_stops_at_once_and_keeps_the_partial_answer(demo_app):
         assert stored("SELECT status, content FROM messages WHERE role = 'assistant'") == [("stopped", answer.content)]
         view = screen.query(AssistantMessage).last()
         assert "stopped" in str(view.query_one(".note").render())
-        assert "stopped" in label(app, "state")
+        assert "stopped" in status_label(app, "state")
 
 
 async def test_regenerate_replaces_the_last_answer(demo_app):
@@ -147,7 +142,7 @@ async def test_a_question_typed_before_the_model_is_ready_is_sent_when_it_is(dem
         await pilot.press("enter")
         await pilot.pause(0.1)
         assert [m.role for m in app.screen.session.messages] == ["user"]
-        assert "loading" in label(app, "state")
+        assert "loading" in status_label(app, "state")
         gate.set()
         await answered(pilot, 2)
         assert app.screen.session.messages[-1].content
@@ -210,9 +205,9 @@ async def test_a_slow_count_of_an_old_draft_never_overwrites_the_newer_count():
             screen.prompt_input.text = "fast"
             expected = engine.count(screen.session.prompt("fast").messages)
             shown = f"ctx {expected.prompt_tokens:,} / {engine.n_ctx:,}: "
-            await wait_for(pilot, lambda: label(app, "context").startswith(shown))
+            await wait_for(pilot, lambda: status_label(app, "context").startswith(shown))
             engine.finish_slow.set()
             await pilot.pause(0.3)
-            assert label(app, "context").startswith(shown)
+            assert status_label(app, "context").startswith(shown)
         finally:
             engine.finish_slow.set()

@@ -14,18 +14,13 @@ from opencoder_local.engine.protocol import GenParams, Message
 from opencoder_local.settings import ChatSettings, load_config
 from opencoder_local.tui.app import make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
-from opencoder_local.tui.widgets.status_bar import StatusBar
 
-from tui.helpers import answered, ask, notices, ready, wait_for
+from tui.helpers import answered, ask, notices, ready, status_label, wait_for
 
 pytestmark = pytest.mark.anyio
 
 QUESTION = "Write a Python function that reverses a string. Answer with a code block."
 LONG = "Write a very long essay about the history of computers, with many sections."
-
-
-def label(app, name: str) -> str:
-    return str(app.screen.query_one(StatusBar).query_one(f"#{name}").render())
 
 
 def slot(server) -> dict:
@@ -44,13 +39,13 @@ async def test_chat_answers_like_the_local_model_and_shows_the_server(llama_serv
     app = make_app(ChatSettings(model=llama_server.url, max_tokens=60))
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        assert label(app, "backend") == llama_server.url
-        assert label(app, "model") == "SmolLM2-135M-Instruct.Q4_1"
+        assert status_label(app, "backend") == llama_server.url
+        assert status_label(app, "model") == "SmolLM2-135M-Instruct.Q4_1"
         await ask(pilot, QUESTION)
         served = app.screen.session.messages[-1]
-        assert "tok/s" in label(app, "rate")
+        assert "tok/s" in status_label(app, "rate")
         await ask(pilot, "Now make it recursive.")  # the follow-up reuses the server's cache
-        cached, prompt = label(app, "backend").removeprefix(llama_server.url + " · ").split(" ")[0].split("/")
+        cached, prompt = status_label(app, "backend").removeprefix(llama_server.url + " · ").split(" ")[0].split("/")
         assert 0 < int(cached.replace(",", "")) < int(prompt.replace(",", ""))
     local = "".join(d.text for d in demo_engine.stream([Message("user", QUESTION)], GenParams(max_tokens=60)))
     assert served.status == "done" and served.content == local

@@ -41,9 +41,11 @@ class StatusBar(Horizontal):
         self.query_one("#backend", Label).update(backend)
 
     def show_turn(self, backend: str, stats: TurnStats) -> None:
-        """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served."""
+        """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served,
+        and how many of prompt lookup's guessed tokens the model kept."""
         cached = f" · {stats.reused_tokens:,}/{stats.prompt_tokens:,} cached" if stats.reused_tokens else ""
-        self.query_one("#backend", Label).update(backend + cached)
+        drafts = f" · lookup {stats.accepted_tokens:,}/{stats.drafted_tokens:,} kept" if stats.drafted_tokens else ""
+        self.query_one("#backend", Label).update(backend + cached + drafts)
 
     def on_status_bar_rate(self, message: Rate) -> None:
         # A fixed-width label (app.tcss): updating it once a frame needs no layout of the screen.
