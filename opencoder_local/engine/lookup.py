@@ -73,32 +73,40 @@ class _Rate:
 class BatchCosts:
     """What a decode of `size` tokens costs on this machine, in one-token decodes.
 
-    Medians of the latest timings (a loaded machine makes single timings noisy); a size not timed yet
-    is estimated from the extra cost per token of those that were, or from a CPU's before any was."""
+    From the fastest of the latest timings of each size: other work on a shared machine only ever
+    slows a decode down, so the fastest is the nearest to what the work costs, and one held-up batch
+    cannot stop drafting for good. The first timing of each size is dropped (llama.cpp plans a graph
+    for a batch shape it has not seen). A size not timed yet is estimated from the extra cost per
+    token of those that were, or from a CPU's before any was."""
 
     PRIOR = 0.5  # extra per token before any batch is timed: a CPU's (a GPU's is far less)
+    SETTLED = 3  # timings of a size before its estimate stands on its own
 
     def __init__(self) -> None:
-        self._one: deque[float] = deque(maxlen=9)  # seconds
-        self._sizes: dict[int, deque[float]] = {}
-        self._extra: deque[float] = deque(maxlen=33)  # per token beyond the first, any size
+        self._times: dict[int, deque[float]] = {}  # seconds, by size
 
     def add(self, size: int, seconds: float) -> None:
-        if size == 1:
-            self._one.append(seconds)
-        elif self._one:
-            ratio = seconds / statistics.median(self._one)
-            self._sizes.setdefault(size, deque(maxlen=9)).append(ratio)
-            self._extra.append((ratio - 1) / (size - 1))
+        if size in self._times:
+            self._times[size].append(seconds)
+        else:
+            self._times[size] = deque(maxlen=9)  # the first: a new graph
+
+    def settled(self, size: int) -> bool:
+        return len(self._times.get(size, ())) >= self.SETTLED and self.timed(1)
+
+    def timed(self, size: int) -> bool:
+        return bool(self._times.get(size))
 
     def __call__(self, size: int) -> float:
         if size == 1:
             return 1.0
-        timed = self._sizes.get(size)
-        if timed:
-            return statistics.median(timed)
-        extra = statistics.median(self._extra) if self._extra else self.PRIOR
-        return 1 + extra * (size - 1)
+        if not self.timed(1):
+            return 1 + self.PRIOR * (size - 1)
+        one = min(self._times[1])
+        if self.timed(size):
+            return min(self._times[size]) / one
+        extras = [(min(times) / one - 1) / (k - 1) for k, times in self._times.items() if k > 1 and times]
+        return 1 + max(statistics.median(extras) if extras else self.PRIOR, 0.0) * (size - 1)
 
 
 class DraftPolicy:
@@ -125,6 +133,8 @@ class DraftPolicy:
             rate = expected / self.costs(length + 1)
             if rate > best_rate:
                 best, best_rate = length, rate
+        if best == 0 and candidate.tokens and not self.costs.settled(2):
+            return 1  # a few one-token drafts, until a 2-token batch's cost is known from this machine
         return best
 
     def score(self, candidate: Candidate, drafted: int, produced: list[int]) -> None:

@@ -42,17 +42,33 @@ def costs_of(extra: float) -> BatchCosts:
     """Costs timed as one-token decodes of 10 ms and batches of `extra` more per token."""
     costs = BatchCosts()
     for _ in range(5):
-        costs.add(1, 0.010)
-        costs.add(5, 0.010 * (1 + 4 * extra))
+        for size in (1, 2, 5):
+            costs.add(size, 0.010 * (1 + (size - 1) * extra))
     return costs
 
 
-def test_batch_costs_are_medians_and_sizes_not_timed_are_estimated():
+def test_batch_costs_are_the_fastest_timings_and_sizes_not_timed_are_estimated():
     costs = costs_of(0.5)
     costs.add(5, 10.0)  # one decode held up by another process
     assert costs(5) == 3.0
     assert costs(1) == 1.0 and costs(9) == 5.0
     assert BatchCosts()(3) == 1 + 2 * BatchCosts.PRIOR  # nothing timed yet
+
+
+def test_the_first_timing_of_a_size_is_dropped_and_one_slow_batch_cannot_stop_drafting_for_good():
+    costs = BatchCosts()
+    for seconds in (0.050, 0.010, 0.010):
+        costs.add(1, seconds)
+    costs.add(2, 0.100)  # a new batch shape: llama.cpp plans its graph
+    assert costs(2) == 1 + BatchCosts.PRIOR
+    costs.add(2, 0.040)  # held up by another process
+    policy = DraftPolicy(costs)
+    following = Candidate(list(range(16)), fresh=False)
+    assert policy.length(following) == 1  # not settled: it drafts one token to time a 2-token batch
+    for _ in range(BatchCosts.SETTLED - 1):
+        costs.add(2, 0.014)
+    assert costs.settled(2) and abs(costs(2) - 1.4) < 1e-9
+    assert policy.length(following) > 1
 
 
 def test_a_new_match_is_not_drafted_until_matches_have_proved_right():
