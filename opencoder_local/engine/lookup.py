@@ -73,11 +73,10 @@ class _Rate:
 class BatchCosts:
     """What a decode of `size` tokens costs on this machine, in one-token decodes.
 
-    From the fastest of the latest timings of each size: other work on a shared machine only ever
-    slows a decode down, so the fastest is the nearest to what the work costs, and one held-up batch
-    cannot stop drafting for good. The first timing of each size is dropped (llama.cpp plans a graph
-    for a batch shape it has not seen). A size not timed yet is estimated from the extra cost per
-    token of those that were, or from a CPU's before any was."""
+    Medians of the latest timings of each size, so one batch held up by other work moves nothing
+    once a size has a few; the first timing of each size is dropped (llama.cpp plans a graph for a
+    batch shape it has not seen). A size not timed yet is estimated from the extra cost per token of
+    those that were, or from a CPU's before any was."""
 
     PRIOR = 0.5  # extra per token before any batch is timed: a CPU's (a GPU's is far less)
     SETTLED = 3  # timings of a size before its estimate stands on its own
@@ -102,10 +101,10 @@ class BatchCosts:
             return 1.0
         if not self.timed(1):
             return 1 + self.PRIOR * (size - 1)
-        one = min(self._times[1])
+        one = statistics.median(self._times[1])
         if self.timed(size):
-            return min(self._times[size]) / one
-        extras = [(min(times) / one - 1) / (k - 1) for k, times in self._times.items() if k > 1 and times]
+            return statistics.median(self._times[size]) / one
+        extras = [(statistics.median(times) / one - 1) / (k - 1) for k, times in self._times.items() if k > 1 and times]
         return 1 + max(statistics.median(extras) if extras else self.PRIOR, 0.0) * (size - 1)
 
 
