@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from opencoder_convert.checkpoint import Checkpoint, read_checkpoint
+from opencoder_convert.outtypes import BITS_PER_WEIGHT  # approximate: for the bar and the disk check
 from opencoder_convert.metadata import add_model_metadata
 from opencoder_convert.quantize import LLAMA_TYPES, quantize
 from opencoder_convert.tensors import FILE_TYPES, OWN_TYPES, TensorPlan, plan_tensors
 from opencoder_convert.vocab import Vocab, read_vocab
 from opencoder_convert.writer import check_output_folder, write_gguf
 from opencoder_local.errors import UserError
-from opencoder_local.models.catalog import BITS_PER_WEIGHT  # approximate: for the bar and the disk check
 from opencoder_local.files import atomic_path, check_replaceable, temp_file, user_path
 from opencoder_local.progress import Bars
 

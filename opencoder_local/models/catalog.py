@@ -11,12 +11,10 @@ import os
 import re
 from dataclasses import dataclass
 
+from opencoder_convert.outtypes import BITS_PER_WEIGHT
 from opencoder_local.errors import UserError
 
 DEFAULT_QUANT = "q4_k_m"
-# Approximate bits per weight of each type llama.cpp writes, as its quantize tool reports them.
-BITS_PER_WEIGHT = {"f32": 32.0, "f16": 16.0, "bf16": 16.0, "q8_0": 8.5, "q6_k": 6.6, "q5_k_m": 5.7,
-                   "q4_k_m": 4.9, "q4_0": 4.5}
 _COMPUTE_BYTES = 300 * 2**20  # llama.cpp's compute and output buffers at a 512-token batch, roughly
 
 
