@@ -24,7 +24,8 @@ import numpy as np
 
 from opencoder_local.engine.backend import safe_model_params
 from opencoder_local.engine.decoding import DraftBatch
-from opencoder_local.engine.llama_engine import PromptFormat
+from opencoder_local.engine.prompt_format import PromptFormat
+from opencoder_local.models.registry import model_file
 from opencoder_local.engine.protocol import Message
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.threads import default_threads
@@ -91,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--types", default=",".join(FTYPES), help="comma-separated, from " + ", ".join(FTYPES))
     args = parser.parse_args()
-    prompt_format = PromptFormat.load("demo")
+    prompt_format = PromptFormat.vocab_only(model_file("demo"))
     source = Path(inspect.getsourcefile(bisect)).read_text()
     prompt = prompt_format.ids([Message("user", f"```python\n{source}```\nRename insort_right to insert_right.")])
     configs = [("default attention", False, default_threads()), ("flash attention, 1 thread", True, 1),

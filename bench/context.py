@@ -23,7 +23,8 @@ from opencoder_local.context.session import ChatSession
 from opencoder_local.context.watcher import WorkingSetWatcher
 from opencoder_local.context.window import text_counter
 from opencoder_local.context.working_set import WorkingSet
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.protocol import GenParams, Message
 from opencoder_local.store import Store
 
@@ -147,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    engine = load_engine("demo", EngineOptions(n_ctx=4096))
+    engine = open_model("demo", EngineOptions(n_ctx=4096), isolated=False)
     count = text_counter(engine)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -38,7 +38,8 @@ import llama_cpp
 from opencoder_local.context.one_shot import one_shot_prompt
 from opencoder_local.engine.backend import safe_model_params
 from opencoder_local.engine.decoding import DraftBatch
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.quiet import quiet_llama
 from opencoder_local.engine.protocol import GenParams, Message
 from opencoder_local.engine.threads import default_threads
@@ -67,7 +68,7 @@ def bare_rate(llm: llama_cpp.Llama, prompt: list[int], n_tokens: int) -> float:
 
 
 def overhead_ratio(threads: int, n_tokens: int, repeats: int) -> tuple[float, float, float]:
-    engine = load_engine("demo", EngineOptions(n_threads=threads))
+    engine = open_model("demo", EngineOptions(n_threads=threads), isolated=False)
     with safe_model_params():  # as the engine loads it
         llm = llama_cpp.Llama(str(demo_path()), n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=threads,
                               verbose=False)
@@ -87,11 +88,11 @@ def follow_up_ratio() -> tuple[float, int, int]:
         Message("assistant", "It defines typed dictionaries for the OpenAI-compatible API."),
     ]
     follow = history + [Message("user", "Which class is the largest?")]
-    warm = load_engine("demo")
+    warm = open_model("demo", isolated=False)
     for _ in warm.stream(history, GenParams(max_tokens=1)):
         pass
     ttft = {}
-    for label, engine in (("follow-up", warm), ("scratch", load_engine("demo"))):
+    for label, engine in (("follow-up", warm), ("scratch", open_model("demo", isolated=False))):
         for delta in engine.stream(follow, GenParams(max_tokens=1)):
             if delta.stats:
                 ttft[label] = delta.stats.ttft_s
@@ -102,7 +103,7 @@ def follow_up_ratio() -> tuple[float, int, int]:
 def thread_ratio(n_tokens: int, repeats: int) -> tuple[float, dict[int, float]]:
     rates = {}
     for threads in range(1, (os.cpu_count() or 1) + 1):
-        engine = load_engine("demo", EngineOptions(n_threads=threads))
+        engine = open_model("demo", EngineOptions(n_threads=threads), isolated=False)
         rates[threads] = statistics.median(engine_rate(engine, n_tokens) for _ in range(repeats))
     return rates[default_threads()] / max(rates.values()), rates
 
@@ -128,8 +129,8 @@ def answer(engine, messages: list[Message], n_tokens: int):
 
 
 def compare(label: str, flash_attn: bool, threads: int, n_tokens: int, repeats: int) -> None:
-    engines = {lookup: load_engine("demo", EngineOptions(n_ctx=4096, n_threads=threads, lookup=lookup,
-                                                         flash_attn=flash_attn)) for lookup in (False, True)}
+    engines = {lookup: open_model("demo", EngineOptions(n_ctx=4096, n_threads=threads, lookup=lookup,
+                                                         flash_attn=flash_attn), isolated=False) for lookup in (False, True)}
     with tempfile.TemporaryDirectory() as folder:
         prompts = {"rewrite": rewrite_prompt(engines[False], Path(folder)), "free-form": FREE_FORM}
     runs = {(name, lookup): [] for name in prompts for lookup in engines}
@@ -161,7 +162,7 @@ def first_difference(a: str, b: str) -> int:
 
 def rss_child(lookup: bool, n_tokens: int) -> None:
     """Answer the rewrite prompt once and print this process's peak RSS in bytes."""
-    engine = load_engine("demo", EngineOptions(n_ctx=4096, lookup=lookup))
+    engine = open_model("demo", EngineOptions(n_ctx=4096, lookup=lookup), isolated=False)
     with tempfile.TemporaryDirectory() as folder:
         answer(engine, rewrite_prompt(engine, Path(folder)), n_tokens)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -181,7 +182,7 @@ def rss_ratio(n_tokens: int, repeats: int) -> tuple[float, int, int]:
 def batch_costs(flash_attn: bool, threads: int, repeats: int, sizes=(2, 4, 8, 17)) -> dict[int, float]:
     """Time of a k-token decode over a 1-token one, at the rewrite prompt's length."""
     with tempfile.TemporaryDirectory() as folder:
-        engine = load_engine("demo", EngineOptions(lookup=False))
+        engine = open_model("demo", EngineOptions(lookup=False), isolated=False)
         prompt = engine.prompt_ids(rewrite_prompt(engine, Path(folder)))
         engine.close()
     with safe_model_params():  # as the engine loads it

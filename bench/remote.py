@@ -28,6 +28,7 @@ from fixtures.llama_server import LlamaServer  # noqa: E402
 from opencoder_local.engine.endpoint import Endpoint  # noqa: E402
 from opencoder_local.engine.protocol import GenParams, Message  # noqa: E402
 from opencoder_local.engine.remote import RemoteEngine  # noqa: E402
+from opencoder_local.models.registry import open_model  # noqa: E402
 from opencoder_local.engine.server_api import completion_body  # noqa: E402
 from opencoder_local.models.registry import demo_path  # noqa: E402
 
@@ -61,7 +62,7 @@ def bare_rate(url: str, body: dict) -> float:
 
 
 def rate_ratio(server: LlamaServer, n_tokens: int, repeats: int) -> tuple[float, float, float]:
-    engine = RemoteEngine(Endpoint(server.url))
+    engine = open_model(Endpoint(server.url))
     body = completion_body(engine.prompt_ids(QUESTION), n_tokens, GenParams(max_tokens=n_tokens), "")
     ours, bare = [], []
     for turn in range(repeats):  # interleaved, first one then the other, so drift hits both alike
@@ -77,7 +78,7 @@ def rate_ratio(server: LlamaServer, n_tokens: int, repeats: int) -> tuple[float,
 def follow_up_ratio(server: LlamaServer) -> tuple[float, int, int, int]:
     source = open(llama_cpp.__file__.replace("__init__.py", "llama_types.py")).read()[:5200]
     first = [Message("user", "Here is a module:\n```python\n" + source + "\n```\nWhat does it define?")]
-    engine = RemoteEngine(Endpoint(server.url))
+    engine = open_model(Endpoint(server.url))
     httpx.post(f"{server.url}/slots/0?action=erase", timeout=30)  # the first turn starts from nothing
     ttft = {}
     for delta in engine.stream(first, GenParams(max_tokens=16)):

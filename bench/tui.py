@@ -142,9 +142,10 @@ STARTUP_TARGET_S = 0.3
 
 def engine_alone(threads: int, max_tokens: int) -> tuple[str, int, float]:
     """(answer, generated tokens, tok/s) of the engine with no UI, in this process."""
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+    from opencoder_local.engine import EngineOptions
+    from opencoder_local.models.registry import open_model
 
-    engine = load_engine("demo", EngineOptions(n_threads=threads))
+    engine = open_model("demo", EngineOptions(n_threads=threads), isolated=False)
     text, stats = "", None
     for delta in engine.stream([Message("user", E2E_QUESTION)], GenParams(max_tokens=max_tokens)):
         text += delta.text

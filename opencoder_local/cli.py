@@ -103,9 +103,10 @@ def _one_shot_messages(prompt_format, settings, question: str, files: list[str],
 
 def _one_shot(settings, question: str, files: list[str], show_prompt: bool, apply: bool = False,
               yes: bool = False) -> int:
-    from opencoder_local.settings import project_folder, remote_engine
+    from opencoder_local.settings import endpoint_for, open_chat_engine, project_folder
 
-    remote = remote_engine(settings)  # a model on a server: asked what it serves now, in one line if it fails
+    # A model on a server is asked what it serves now, in one line if it fails.
+    remote = open_chat_engine(settings, isolated=False) if endpoint_for(settings) is not None else None
     try:
         if remote is None:
             found, engine = _one_shot_local(settings, question, files, show_prompt)
@@ -126,12 +127,14 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
     """The messages (and files' paths) and the loaded local model; (None, None) once --show-prompt has
     printed the prompt. Files are counted with the vocabulary alone: a refused one stops before the
     weights load."""
-    from opencoder_local.engine.llama_engine import PromptFormat, load_engine
-    from opencoder_local.settings import engine_options
+    from opencoder_local.engine.prompt_format import PromptFormat
+    from opencoder_local.models.registry import model_file
+    from opencoder_local.settings import open_chat_engine
 
+    info = model_file(settings.model)  # checked once: the vocabulary and the weights both load from it
     found = None
     if files or show_prompt:
-        prompt_format = PromptFormat.load(settings.model, settings.exact_tokenizer, settings.ctx)
+        prompt_format = PromptFormat.vocab_only(info, settings.exact_tokenizer, settings.ctx)
         try:
             found = _one_shot_messages(prompt_format, settings, question, files, show_prompt)
         finally:
@@ -140,8 +143,8 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
             return None, None
     with interruptible() as interruption:
         try:
-            engine = load_engine(settings.model, engine_options(settings),
-                                 stop_loading=lambda: interruption.requested)
+            engine = open_chat_engine(settings, isolated=False, checked=info,
+                                      stop_loading=lambda: interruption.requested)
         except UserError:
             interruption.raise_if_requested()  # the load failed because it was told to stop
             raise
@@ -152,9 +155,9 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
 def _answer(engine, settings, messages, out) -> str:
     """Stream the answer to `out` and return it; Ctrl+C stops it (the engine's cancel) and exits 130.
     An answer the engine stops short (a server gone mid-answer) stays, and its error follows on stderr."""
-    from opencoder_local.engine.protocol import GenParams
+    from opencoder_local.settings import gen_params
 
-    params = GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+    params = gen_params(settings)
     answer: list[str] = []
     with interruptible() as interruption:
         interruption.cancel = engine.cancel
@@ -261,15 +264,15 @@ def _read_messages(path: str):
 
 
 def _run_tokenize(args: argparse.Namespace) -> int:
-    from opencoder_local.engine.llama_engine import PromptFormat
+    from opencoder_local.engine.prompt_format import PromptFormat
+    from opencoder_local.models.registry import default_model, model_file
 
     messages = _read_messages(args.chat) if args.chat else None
-    from opencoder_local.models.registry import default_model
 
     model = args.model or default_model()
     if model is None:
         raise UserError(_NO_MODEL)
-    prompt_format = PromptFormat.load(model, _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
+    prompt_format = PromptFormat.vocab_only(model_file(model), _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"])
     try:
         ids = prompt_format.ids(messages) if messages is not None else prompt_format.vocab.encode(_read_stdin())
     finally:

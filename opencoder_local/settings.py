@@ -6,13 +6,17 @@ import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from opencoder_local import locations
 from opencoder_local.documents import read_toml
+from opencoder_local.engine import Engine, EngineOptions, GenParams
 from opencoder_local.engine.endpoint import Endpoint, find_endpoint, normal_url
 from opencoder_local.errors import UserError
 from opencoder_local.files import user_path
+
+if TYPE_CHECKING:
+    from opencoder_local.engine.gguf_file import GGUFFile
 
 
 @dataclass(frozen=True)
@@ -153,15 +157,19 @@ def endpoint_for(settings: ChatSettings) -> Endpoint | None:
     return find_endpoint(settings.model, settings.endpoints)
 
 
-def remote_engine(settings: ChatSettings):
-    """The engine for a model on a server, if the settings name one (else None): the one place the CLI
-    and the app connect. It asks the server what it serves before returning (httpx is imported here)."""
-    endpoint = endpoint_for(settings)
-    if endpoint is None:
-        return None
-    from opencoder_local.engine.remote import RemoteEngine
+def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFile | None = None,
+                     stop_loading: Callable[[], bool] | None = None) -> Engine:
+    """The engine these settings ask for: the one place the CLI and the app get one. A server the
+    model names is asked what it serves before this returns; a local model (`checked`, if the caller
+    has already checked its file) loads in a process of its own when `isolated` (the app), else here."""
+    from opencoder_local.models.registry import open_model
 
-    return RemoteEngine(endpoint, settings.tokenizer, settings.ctx, settings.exact_tokenizer)
+    return open_model(endpoint_for(settings) or checked or settings.model, engine_options(settings),
+                      isolated=isolated, tokenizer=settings.tokenizer, stop_loading=stop_loading)
+
+
+def gen_params(settings: ChatSettings) -> GenParams:
+    return GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
 
 
 def project_folder(settings: ChatSettings) -> Path:
@@ -174,12 +182,10 @@ def project_folder(settings: ChatSettings) -> Path:
     return Path(os.path.abspath(folder))
 
 
-def engine_options(settings: ChatSettings):
-    """The llama.cpp engine options these settings ask for: the one place the CLI and the app build them.
+def engine_options(settings: ChatSettings) -> EngineOptions:
+    """The llama.cpp engine options these settings ask for.
 
-    Both run generation on default_threads() (the physical cores) unless --threads says otherwise:
-    the app's model runs in a process of its own, so the UI thread does not compete for its lock."""
-    from opencoder_local.engine.llama_engine import EngineOptions  # loads llama.cpp: only when a model is
-
+    Both the CLI and the app run generation on default_threads() (the physical cores) unless --threads
+    says otherwise: the app's model runs in a process of its own, so the UI does not compete with it."""
     return EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer,
                          lookup=settings.lookup)

@@ -11,7 +11,7 @@ from opencoder_local.context.apply import PlannedChange, WriteResult, plan, rest
 from opencoder_local.context.edits import ProposedEdit, parse_edits
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import AddResult, WorkingSet
-from opencoder_local.engine.protocol import ContextBudget, Delta, Engine, EngineStoppedError, GenParams, Message
+from opencoder_local.engine.protocol import Delta, Engine, EngineStoppedError, GenParams, Message
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, AppliedEdit, Conversation, Store, StoredMessage
 
 SAVE_INTERVAL_S = 1.0  # a crash loses at most this much of a streaming answer
@@ -40,7 +40,6 @@ class ChatSession:
         self.conversation: Conversation | None = None
         self.messages: list[StoredMessage] = []
         self._cut = 0  # history messages the last answer left out: kept while the prompt fits
-        self._counted: dict[tuple[Message, ...], ContextBudget] = {}
         self._stop = threading.Event()
 
     @property
@@ -51,7 +50,6 @@ class ChatSession:
     def engine(self, engine: Engine | None) -> None:
         """A new engine counts the working set with its own vocabulary."""
         self._engine = engine
-        self._counted = {}
         if engine is not None:
             self.working_set.set_counter(text_counter(engine))
 
@@ -100,7 +98,7 @@ class ChatSession:
         if self.engine is None:
             raise RuntimeError("no engine loaded")
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
-        return free_for_files(self._count, self.system, self.working_set.message(), draft, reserve)
+        return free_for_files(self.engine.count, self.system, self.working_set.message(), draft, reserve)
 
     def _save_files(self) -> None:
         if self.conversation is not None:
@@ -145,19 +143,9 @@ class ChatSession:
         if draft:
             history.append(Message("user", draft))
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
-        return fit_to_window(self._count, self.system, history, reserve, self.working_set.message(), self._cut)
-
-    def _count(self, messages: Sequence[Message]) -> ContextBudget:
-        """The engine's count, remembered for a few prompts: the meter asks again at every keystroke for
-        the same system prompt and files (an 8K prompt takes tens of ms with OpenCoder's tokenizer)."""
-        key = tuple(messages)
-        found = self._counted.get(key)
-        if found is None:
-            found = self.engine.count(messages)
-            if len(self._counted) >= 8:
-                self._counted = {}
-            self._counted[key] = found
-        return found
+        # The engine's format remembers the ids of the last few prompts it counted: the meter's count
+        # of a draft is the count of the turn that sends it, and the ids it made are the ids sent.
+        return fit_to_window(self.engine.count, self.system, history, reserve, self.working_set.message(), self._cut)
 
     def last(self, role: str) -> StoredMessage | None:
         return next((m for m in reversed(self.messages) if m.role == role), None)

@@ -15,7 +15,7 @@ import sys
 import threading
 from dataclasses import asdict
 
-from opencoder_local.engine.protocol import GenParams
+from opencoder_local.engine.protocol import EngineOptions, GenParams
 from opencoder_local.engine.wire import Channel
 from opencoder_local.errors import UserError
 
@@ -78,10 +78,11 @@ def main(argv: list[str]) -> None:
     turns = _Turns()
     threading.Thread(target=_listen, args=(channel, turns), daemon=True, name="requests").start()
 
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+    from opencoder_local.engine.gguf_file import read_gguf
+    from opencoder_local.engine.llama_engine import LlamaEngine
 
-    try:
-        engine = load_engine(load["model"], EngineOptions(**load["options"]))
+    try:  # the app checked the file (engine.model_file.check_model): read its metadata, check nothing twice
+        engine = LlamaEngine(read_gguf(load["model"], check_data=False), EngineOptions(**load["options"]))
     except UserError as exc:
         channel.send({"ev": "failed", "error": str(exc)})
         return

@@ -6,165 +6,33 @@ import codecs
 import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-import gguf
 import llama_cpp
 
 from opencoder_local.engine.backend import backend_in_use, safe_model_params
 from opencoder_local.engine.decoding import DraftBatch, LookupSteps, PlainSteps
-from opencoder_local.engine.gguf_file import GGUFFile, read_gguf
+from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.lookup import BatchCosts
+from opencoder_local.engine.model_file import chat_template_for, context_window, uses_exact_tokenizer
+from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
+from opencoder_local.engine.protocol import ContextBudget, Delta, EngineOptions, GenParams, Message, TurnStats
 from opencoder_local.engine.quiet import quiet_llama
-from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
-from opencoder_local.engine.template import check_template, opencoder_template, render_chat
 from opencoder_local.engine.threads import default_threads
-from opencoder_local.engine.tokenizer import looks_like_instruct, looks_like_opencoder
-from opencoder_local.engine.vocab import OPENCODER_OVERRIDES, Vocab, VocabOnlyModel
+from opencoder_local.engine.vocab import OPENCODER_OVERRIDES, Vocab
 from opencoder_local.errors import ModelFileError, UserError
-from opencoder_local.models.registry import resolve, shown_name
-
-_KNOWN_ARCHS = frozenset(gguf.MODEL_ARCH_NAMES.values())
-
-
-class ContextFullError(UserError):
-    """The prompt leaves no room for an answer in the context window."""
-
-    def __init__(self, prompt_tokens: int, n_ctx: int):
-        self.prompt_tokens = prompt_tokens
-        self.n_ctx = n_ctx
-        super().__init__(
-            f"the conversation takes {prompt_tokens:,} of the {n_ctx:,}-token context window, "
-            "leaving no room for an answer: start a new conversation or drop files from the working set"
-        )
 
 
 class _Cancelled(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    n_ctx: int | None = None  # None: the model's trained window
-    n_threads: int | None = None  # None: physical performance cores
-    n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
-    exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
-    n_batch: int = 512
-    lookup: bool = False  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
-    flash_attn: bool = False  # llama-cpp-python's default; on, a CPU decodes far slower at long contexts
-
-
-def inspect_model(model: str) -> GGUFFile:
-    """Resolve a model name and check its file, raising one-line errors."""
-    info = read_gguf(resolve(model))
-    arch = info.architecture
-    if not arch:
-        raise ModelFileError(f"{info.path} has no general.architecture: it is not a model GGUF")
-    if arch not in _KNOWN_ARCHS:
-        raise ModelFileError(f"{info.path}: unsupported architecture {arch!r} (llama.cpp runs llama, qwen2 and other known families)")
-    for source in info.chat_templates():  # llama-cpp-python compiles each one as it loads: a broken one raises there
-        check_template(source)
-    return info
-
-
-def uses_exact_tokenizer(info: GGUFFile, requested: bool | None) -> bool:
-    return looks_like_opencoder(info) if requested is None else requested
-
-
-def load_vocab(model: str, exact_tokenizer: bool | None = None) -> tuple[VocabOnlyModel, GGUFFile]:
-    """The vocabulary alone, for tokenizing without loading weights."""
-    info = inspect_model(model)
-    return vocab_only(info, exact_tokenizer), info
-
-
-def vocab_only(info: GGUFFile, exact_tokenizer: bool | None = None) -> VocabOnlyModel:
-    quiet_llama()
-    return VocabOnlyModel(info.path, info, uses_exact_tokenizer(info, exact_tokenizer))
-
-
-def chat_template_for(info: GGUFFile) -> str | None:
-    """The GGUF's template; OpenCoder's ChatML for an OpenCoder Instruct GGUF without one; None: completion."""
-    template = info.get(gguf.Keys.Tokenizer.CHAT_TEMPLATE)
-    if template:
-        return str(template)
-    if looks_like_opencoder(info) and looks_like_instruct(info):
-        return opencoder_template()
-    return None
-
-
-def context_window(info: GGUFFile, requested: int | None) -> int:
-    """The window a session gets: the model's trained one, or a smaller `--ctx`."""
-    n_ctx_train = int(info.arch_key(gguf.Keys.LLM.CONTEXT_LENGTH, 4096))
-    if requested is not None and not 0 < requested <= n_ctx_train:
-        raise UserError(f"--ctx must be between 1 and the model's {n_ctx_train:,}-token window")
-    return requested or n_ctx_train
-
-
-def answer_budget(prompt_tokens: int, n_ctx: int, params: GenParams) -> int:
-    """How many tokens the answer may take; a prompt that leaves no room raises ContextFullError."""
-    if prompt_tokens >= n_ctx:
-        raise ContextFullError(prompt_tokens, n_ctx)
-    room = n_ctx - prompt_tokens
-    return min(room, params.max_tokens) if params.max_tokens else room
-
-
-def prompt_text(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> str:
-    """The prompt as text, exactly as it is tokenized: the chat template applied, generation prompt included.
-
-    A model without a template (a base model) gets the messages' text, system prompt left out."""
-    if template is None:
-        return "".join(m.content for m in messages if m.role != "system")
-    return render_chat(template, messages, bos_token=vocab.bos_text, eos_token=vocab.eos_text)
-
-
-def build_prompt(vocab: Vocab, template: str | None, messages: Sequence[Message]) -> list[int]:
-    """Exactly the ids the model will see for this conversation (generation prompt included)."""
-    ids = vocab.encode(prompt_text(vocab, template, messages))
-    if vocab.add_bos and (not ids or ids[0] != vocab.bos_id):
-        ids.insert(0, vocab.bos_id)
-    return ids
-
-
-class PromptFormat:
-    """A vocabulary, a chat template and a window: a chat's exact prompt text, ids and count.
-
-    Every engine formats through one; `load` reads a model's vocabulary alone (no weights)."""
-
-    def __init__(self, vocab: Vocab, template: str | None, n_ctx: int, owner: VocabOnlyModel | None = None):
-        self.vocab = vocab
-        self.template = template
-        self.n_ctx = n_ctx
-        self._owner = owner  # the vocabulary-only model to free on close(), if this format loaded it
-
-    @classmethod
-    def vocab_only(cls, info: GGUFFile, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
-        model = vocab_only(info, exact_tokenizer)
-        return cls(model.vocab, chat_template_for(info), context_window(info, n_ctx), model)
-
-    @classmethod
-    def load(cls, model: str, exact_tokenizer: bool | None = None, n_ctx: int | None = None) -> "PromptFormat":
-        """Resolve and check a model, then read its vocabulary alone."""
-        return cls.vocab_only(inspect_model(model), exact_tokenizer, n_ctx)
-
-    def text(self, messages: Sequence[Message]) -> str:
-        return prompt_text(self.vocab, self.template, messages)
-
-    def ids(self, messages: Sequence[Message]) -> list[int]:
-        return build_prompt(self.vocab, self.template, messages)
-
-    def count(self, messages: Sequence[Message]) -> ContextBudget:
-        return ContextBudget(len(self.ids(messages)), self.n_ctx)
-
-    def close(self) -> None:
-        if self._owner is not None:
-            self._owner.close()
-
-
 class LlamaEngine:
-    """One loaded model and its KV cache; one turn at a time."""
+    """One loaded model and its KV cache; one turn at a time. `info` is a file check_model() passed:
+    it is not checked again here. `label` is what the status bar calls it (default: the file's name)."""
 
-    def __init__(self, info: GGUFFile, options: EngineOptions, stop_loading: Callable[[], bool] | None = None):
+    def __init__(self, info: GGUFFile, options: EngineOptions, stop_loading: Callable[[], bool] | None = None,
+                 label: str | None = None):
         self.info = info
         self.n_ctx = context_window(info, options.n_ctx)
         self.n_threads = options.n_threads or default_threads()
@@ -172,7 +40,7 @@ class LlamaEngine:
         if not 1 <= self.n_threads <= most:
             raise UserError(f"--threads must be between 1 and {most} on this machine")
         self.backend = backend_in_use(options.n_gpu_layers)
-        self.model_name = shown_name(info.path)
+        self.model_name = label or info.path.stem
         self.quantization = info.file_type_name
         exact = uses_exact_tokenizer(info, options.exact_tokenizer)
         quiet_llama()
@@ -349,10 +217,3 @@ class LlamaEngine:
                           steps.drafted, steps.accepted)
         yield Delta(tail, stats, 0)
 
-
-def load_engine(model: str, options: EngineOptions = EngineOptions(),
-                stop_loading: Callable[[], bool] | None = None) -> LlamaEngine:
-    """Resolve, check and load a model; every failure a user can cause is a one-line UserError.
-
-    `stop_loading` is asked as the weights load: True abandons the load (a ModelFileError)."""
-    return LlamaEngine(inspect_model(model), options, stop_loading)

@@ -19,23 +19,24 @@ import threading
 from dataclasses import asdict
 from typing import Iterator, Sequence
 
-from opencoder_local.engine.llama_engine import EngineOptions, PromptFormat, answer_budget, inspect_model
-from opencoder_local.engine.protocol import ContextBudget, Delta, EngineStoppedError, GenParams, Message, TurnStats
+from opencoder_local.engine.gguf_file import GGUFFile
+from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
+from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
+                                             Message, TurnStats)
 from opencoder_local.engine.wire import Channel
 from opencoder_local.errors import UserError
-from opencoder_local.models.registry import shown_name
 
 _STDERR_LINES = 20  # the model process's last words, for the notice when it dies
 
 
 class ProcessEngine:
-    """A model loading or loaded in its own process; one turn at a time."""
+    """A model loading or loaded in its own process; one turn at a time. `info` is a file check_model()
+    passed: the model process trusts that check and does not repeat it."""
 
-    def __init__(self, model: str, options: EngineOptions = EngineOptions()):
-        info = inspect_model(model)
+    def __init__(self, info: GGUFFile, options: EngineOptions = EngineOptions(), label: str | None = None):
         self.format = PromptFormat.vocab_only(info, options.exact_tokenizer, options.n_ctx)
         self.n_ctx = self.format.n_ctx
-        self.model_name = shown_name(info.path)
+        self.model_name = label or info.path.stem
         self.quantization = info.file_type_name
         self.backend = "…"  # what llama.cpp found, once the model process says
         self.template = self.format.template

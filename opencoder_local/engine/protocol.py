@@ -24,6 +24,17 @@ class GenParams:
 
 
 @dataclass(frozen=True)
+class EngineOptions:
+    n_ctx: int | None = None  # None: the model's trained window
+    n_threads: int | None = None  # None: physical performance cores
+    n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
+    exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
+    n_batch: int = 512
+    lookup: bool = False  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
+    flash_attn: bool = False  # llama-cpp-python's default; on, a CPU decodes far slower at long contexts
+
+
+@dataclass(frozen=True)
 class TurnStats:
     prompt_tokens: int  # the whole prompt sent for this turn
     reused_tokens: int  # of those, served from the KV cache

@@ -1,7 +1,7 @@
 """The engine for a model on a server (llama.cpp's llama-server, vLLM), behind the same protocol.
 
-With a local vocabulary (a GGUF named by --tokenizer, or an installed model whose name matches the
-server's) the app renders the template and tokenizes exactly as for a local model and sends the ids,
+With a local vocabulary (a GGUF the layer above finds for the server: the one --tokenizer names, or an
+installed model whose name matches the server's) the app renders the template and tokenizes exactly as for a local model and sends the ids,
 so the meter counts what the server evaluates and the server's prompt cache is hit turn after turn.
 Without one, the messages go to /v1/chat/completions as text and the counts are estimates: the
 status bar says so. Esc hangs up the connection, and the server stops generating when it sees that.
@@ -10,11 +10,11 @@ status bar says so. Esc hangs up the connection, and the server stops generating
 from __future__ import annotations
 
 import codecs
-import re
 import socket
 import threading
 import time
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import gguf
 import httpx
@@ -22,13 +22,13 @@ import httpx
 from opencoder_local.engine import server_api
 from opencoder_local.engine.endpoint import Endpoint
 from opencoder_local.engine.gguf_file import read_gguf
-from opencoder_local.engine.llama_engine import PromptFormat, answer_budget, chat_template_for, vocab_only
+from opencoder_local.engine.model_file import chat_template_for
+from opencoder_local.engine.prompt_format import PromptFormat, answer_budget, vocab_only
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
 from opencoder_local.engine.server_api import Event, ServerError, ServerInfo, ServerStreamError
 from opencoder_local.errors import UserError
-from opencoder_local.models.registry import list_models, resolve
 
-SERVER_TOKENS = "server"  # --tokenizer server: no local vocabulary, the server's chat endpoint
+VocabFinder = Callable[[ServerInfo], "Path | None"]  # the local GGUF with the server's vocabulary, or None
 _CHARS_PER_TOKEN = 3  # the estimate without a vocabulary: code runs 3-4 characters a token
 _MESSAGE_OVERHEAD = 4  # role markers and separators a template adds per message
 _NO_EXACT_PROMPT = ("the server tokenizes this model's prompts (no local vocabulary): there is no exact prompt "
@@ -51,34 +51,15 @@ class EstimatedFormat:
         raise UserError(_NO_EXACT_PROMPT)
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def matching_tokenizer(info: ServerInfo) -> str | None:
-    """A local model for the server's vocabulary: the same file name, else an installed model whose
-    name (any quantization) is in the server's model name, e.g. opencoder-8b-instruct for
-    /models/OpenCoder-8B-Instruct-Q8_0.gguf."""
-    entries = list_models()
-    served = info.model_file
-    for entry in entries:
-        if entry.path.name == served:
-            return str(entry.path)
-    served_names = {_normal(served.removesuffix(".gguf")), _normal(info.model_id)}
-    for entry in entries:
-        base = _normal(entry.name.split(":", 1)[0])
-        if len(base) >= 4 and any(base in name for name in served_names):
-            return str(entry.path)
-    return None
-
-
 class RemoteEngine:
     """A model on a server; one turn at a time, each on a connection of its own (so Esc can hang it up)."""
 
     quantization = ""  # the server's own business; the status bar shows its address instead
 
-    def __init__(self, endpoint: Endpoint, tokenizer: str | None = None, n_ctx: int | None = None,
+    def __init__(self, endpoint: Endpoint, find_vocab: VocabFinder | None = None, n_ctx: int | None = None,
                  exact_tokenizer: bool | None = None, api: str | None = None):
+        """`find_vocab` is asked, once the server has said what it serves, for a local vocabulary;
+        without one (None, or it finds none) the server tokenizes and counts are estimates."""
         self.endpoint = endpoint
         headers = {"Accept": "application/json"}
         key = endpoint.api_key()
@@ -90,7 +71,7 @@ class RemoteEngine:
                                     limits=httpx.Limits(max_keepalive_connections=0))
         try:
             self.server = server_api.probe(self._client, endpoint)
-            self.format = self._prompt_format(tokenizer or endpoint.tokenizer, n_ctx, exact_tokenizer)
+            self.format = self._prompt_format(find_vocab, n_ctx, exact_tokenizer)
         except BaseException:
             self._client.close()
             raise
@@ -106,16 +87,14 @@ class RemoteEngine:
         self._cancel = threading.Event()
         self._socket: socket.socket | None = None  # the running turn's connection
 
-    def _prompt_format(self, tokenizer: str | None, n_ctx: int | None, exact: bool | None):
+    def _prompt_format(self, find_vocab: VocabFinder | None, n_ctx: int | None, exact: bool | None):
         window = self.server.n_ctx
         if window is None and n_ctx is None:
             raise ServerError(f"the server at {self.endpoint.label} does not say its context window: give it with --ctx")
         if window is not None and n_ctx is not None and n_ctx > window:
             raise UserError(f"--ctx must be at most the server's {window:,}-token window")
         window = n_ctx or window
-        if tokenizer == SERVER_TOKENS:
-            return EstimatedFormat(window)
-        path = resolve(tokenizer) if tokenizer else matching_tokenizer(self.server)
+        path = find_vocab(self.server) if find_vocab is not None else None
         if path is None:
             return EstimatedFormat(window)
         info = read_gguf(path)

@@ -220,12 +220,12 @@ def _pick_gguf(target: PullTarget, ggufs: list) -> list:
 
 
 def _pull_gguf(target: PullTarget, repo, files: list, bars: Bars, stop) -> PullResult:
-    from opencoder_local.engine.llama_engine import inspect_model
+    from opencoder_local.engine.model_file import check_model
     from opencoder_local.models.download import target_path
 
     folder, fetched = _download(repo, files, bars, stop, sum(f.size for f in files))
     first = target_path(folder, files[0])
-    info = inspect_model(str(first))  # damaged, truncated or not a model we run: one line, nothing installed
+    info = check_model(first)  # damaged, truncated or not a model we run: one line, nothing installed
     with installed.incoming(target.name) as building:
         for f in files:
             shutil.move(target_path(folder, f), building / Path(f.path).name)

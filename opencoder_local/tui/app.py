@@ -9,10 +9,10 @@ from textual.app import App
 
 from opencoder_local import locations
 from opencoder_local.context.session import ChatSession
-from opencoder_local.engine.protocol import Engine, GenParams
+from opencoder_local.engine.protocol import Engine
 from opencoder_local.errors import UserError
 from opencoder_local.models.pull_process import PullArgv, pull_argv
-from opencoder_local.settings import ChatSettings, engine_options, project_folder, remote_engine
+from opencoder_local.settings import ChatSettings, gen_params, open_chat_engine, project_folder
 from opencoder_local.store import Store, StoreError
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.first_run import FirstRunScreen
@@ -21,14 +21,9 @@ EngineFactory = Callable[[ChatSettings], Engine]
 
 
 def load_real_engine(settings: ChatSettings) -> Engine:
-    """The llama.cpp engine for these settings, loading in its own process (imported here: slow), or
-    the model on a server that --model names."""
-    remote = remote_engine(settings)
-    if remote is not None:
-        return remote
-    from opencoder_local.engine.process import ProcessEngine
-
-    return ProcessEngine(settings.model, engine_options(settings))
+    """The llama.cpp engine for these settings, loading in its own process, or the model on a server
+    that --model names."""
+    return open_chat_engine(settings, isolated=True)
 
 
 class OpenCoderApp(App):
@@ -58,9 +53,7 @@ class OpenCoderApp(App):
     def open_chat(self, model: str) -> None:
         """The chat screen on `model` (the first-run screen has gone by now: it is replaced, not stacked)."""
         self.settings = self.settings.with_overrides(model=model)
-        params = GenParams(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens,
-                           seed=self.settings.seed)
-        session = ChatSession(self.store, params, self.settings.system, self.settings.model,
+        session = ChatSession(self.store, gen_params(self.settings), self.settings.system, self.settings.model,
                               project_folder(self.settings))
         self.push_screen(ChatScreen(session, self.settings, self.engine_factory))
 

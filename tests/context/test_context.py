@@ -7,7 +7,7 @@ import pytest
 from opencoder_local.context.code_blocks import code_blocks
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.window import fit_to_window
-from opencoder_local.engine.llama_engine import ContextFullError
+from opencoder_local.engine.prompt_format import ContextFullError
 from opencoder_local.engine.protocol import ContextBudget, GenParams, Message
 from opencoder_local.store import DONE, STOPPED, Store, StoreError
 
@@ -40,9 +40,10 @@ def test_code_blocks_are_found_as_a_renderer_finds_them():
 
 @pytest.fixture(scope="module")
 def demo():
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+    from opencoder_local.engine import EngineOptions
+    from opencoder_local.models.registry import open_model
 
-    return load_engine("demo", EngineOptions(n_ctx=512))
+    return open_model("demo", EngineOptions(n_ctx=512), isolated=False)
 
 
 def test_a_session_streams_and_saves_on_the_demo_model(demo):

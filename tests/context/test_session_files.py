@@ -17,9 +17,10 @@ from opencoder_local.store import Store
 
 @pytest.fixture(scope="module")
 def demo():
-    from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+    from opencoder_local.engine import EngineOptions
+    from opencoder_local.models.registry import open_model
 
-    return load_engine("demo", EngineOptions(n_ctx=4096))
+    return open_model("demo", EngineOptions(n_ctx=4096), isolated=False)
 
 
 def source(name: str, lines: int) -> str:

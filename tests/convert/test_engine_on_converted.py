@@ -1,14 +1,16 @@
 """Converted GGUFs through the product's own engine: exact tokenization, chat and completion modes."""
 
 from fixtures.corpus import read_text, split_corpus
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine, load_vocab
+from opencoder_local.engine import EngineOptions
+from opencoder_local.engine.prompt_format import vocab_only
+from opencoder_local.models.registry import model_file, open_model
 from opencoder_local.engine.protocol import GenParams, Message
 
 UNSEEN = split_corpus()[1]
 
 
 def test_engine_tokenization_equals_the_reference_on_unseen_files(ckpt_15b, convert, reference_tokenizer):
-    model, _ = load_vocab(str(convert(ckpt_15b, "f16")))
+    model = vocab_only(model_file(str(convert(ckpt_15b, "f16"))))
     try:
         assert model.vocab.exact  # recognised from the converter's metadata, no flag needed
         mismatched = [p.name for p in UNSEEN if model.vocab.encode(read_text(p)) != reference_tokenizer.encode(read_text(p))]
@@ -18,7 +20,7 @@ def test_engine_tokenization_equals_the_reference_on_unseen_files(ckpt_15b, conv
 
 
 def test_instruct_model_chats_with_its_template(ckpt_8b, convert, reference_tokenizer):
-    engine = load_engine(str(convert(ckpt_8b, "q8_0")), EngineOptions(n_ctx=256))
+    engine = open_model(str(convert(ckpt_8b, "q8_0")), EngineOptions(n_ctx=256), isolated=False)
     question = [Message("user", "def add(a, b):")]
     assert engine.chat_mode
     expected = reference_tokenizer.encode(
@@ -31,7 +33,7 @@ def test_instruct_model_chats_with_its_template(ckpt_8b, convert, reference_toke
 
 
 def test_base_model_completes_plain_text(ckpt_base_tied, convert, reference_tokenizer):
-    engine = load_engine(str(convert(ckpt_base_tied, "f16")), EngineOptions(n_ctx=256))
+    engine = open_model(str(convert(ckpt_base_tied, "f16")), EngineOptions(n_ctx=256), isolated=False)
     assert not engine.chat_mode
     prompt = [Message("user", "def fib(n):\n    ")]
     assert engine.prompt_ids(prompt) == reference_tokenizer.encode("def fib(n):\n    ")

@@ -15,7 +15,8 @@ from fixtures.real_checkpoint import unpermute_qk
 from opencoder_convert.checkpoint import read_checkpoint
 from opencoder_convert.tensors import permute_qk
 from opencoder_convert.verify import PROMPT, compare, gguf_logits, verify
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.protocol import GenParams, Message
 from opencoder_local.models.registry import demo_path
 
@@ -86,7 +87,7 @@ def test_tokenization_matches_tokenizers_and_the_demo_on_unseen_files(real_ckpt,
 
 
 def test_chat_answer_from_converted_model_writes_code(real_ckpt, convert):
-    engine = load_engine(str(convert(real_ckpt, "f16")), EngineOptions(n_ctx=512))
+    engine = open_model(str(convert(real_ckpt, "f16")), EngineOptions(n_ctx=512), isolated=False)
     question = [Message("user", "Write a Python function that reverses a string")]
     answer = "".join(d.text for d in engine.stream(question, GenParams(temperature=0.0, max_tokens=60)))
     assert "def " in answer, answer

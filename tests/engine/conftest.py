@@ -1,6 +1,7 @@
 import pytest
 
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.models.registry import open_model
 
 
 @pytest.fixture(autouse=True)
@@ -11,4 +12,4 @@ def _home(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def demo():
     """The demo chat model, real weights through real llama.cpp."""
-    return load_engine("demo", EngineOptions(n_ctx=4096))
+    return open_model("demo", EngineOptions(n_ctx=4096), isolated=False)

@@ -4,7 +4,9 @@ import threading
 
 import pytest
 
-from opencoder_local.engine.llama_engine import ContextFullError, EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.engine.prompt_format import ContextFullError
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.protocol import GenParams, Message
 
 QUESTION = [Message("user", "Write a Python function that reverses a string")]
@@ -69,13 +71,13 @@ def test_cancel_aborts_a_long_prompt_evaluation(demo):
     timer.join()
     assert stats.stop_reason == "cancelled" and stats.generated_tokens == 0
     text, stats = run(demo, QUESTION, max_tokens=30)
-    reference_engine = load_engine("demo", EngineOptions(n_ctx=4096))
+    reference_engine = open_model("demo", EngineOptions(n_ctx=4096), isolated=False)
     reference, _ = run(reference_engine, QUESTION, max_tokens=30)
     assert text == reference
 
 
 def test_a_prompt_that_cannot_fit_raises_with_the_numbers():
-    small = load_engine("demo", EngineOptions(n_ctx=64))
+    small = open_model("demo", EngineOptions(n_ctx=64), isolated=False)
     big = [Message("user", "word " * 200)]
     with pytest.raises(ContextFullError) as err:
         list(small.stream(big, GenParams()))
@@ -85,7 +87,7 @@ def test_a_prompt_that_cannot_fit_raises_with_the_numbers():
 
 
 def test_answer_is_capped_by_the_remaining_window():
-    small = load_engine("demo", EngineOptions(n_ctx=128))
+    small = open_model("demo", EngineOptions(n_ctx=128), isolated=False)
     budget = small.count(QUESTION)
     _, stats = run(small, QUESTION)
     assert stats.generated_tokens <= budget.remaining
@@ -95,7 +97,7 @@ def test_answer_is_capped_by_the_remaining_window():
 def test_defaults_come_from_the_model_and_the_machine():
     from opencoder_local.engine.threads import default_threads
 
-    engine = load_engine("demo")
+    engine = open_model("demo", isolated=False)
     assert engine.n_ctx == 8192  # the GGUF's llama.context_length
     assert engine.n_threads == default_threads() >= 1
     assert engine.backend == "CPU"  # no GPU on these machines; Metal/CUDA when offload is built in
@@ -117,13 +119,13 @@ def test_a_cancel_between_turns_does_not_poison_the_next_one(demo):
 
 
 def test_context_full_is_raised_when_the_turn_is_asked_for():
-    small = load_engine("demo", EngineOptions(n_ctx=64))
+    small = open_model("demo", EngineOptions(n_ctx=64), isolated=False)
     with pytest.raises(ContextFullError):
         small.stream([Message("user", "word " * 200)], GenParams())  # no iteration needed
 
 
 def test_templates_see_the_models_bos_and_eos_tokens(demo):
-    from opencoder_local.engine.llama_engine import build_prompt
+    from opencoder_local.engine.prompt_format import build_prompt
 
     template = "{{ bos_token }}{% for m in messages %}[{{ m['content'] }}]{{ eos_token }}{% endfor %}"
     ids = build_prompt(demo.vocab, template, [Message("user", "a"), Message("assistant", "b")])
@@ -137,4 +139,4 @@ def test_thread_counts_are_checked():
 
     for bad in (-1, 100_000):
         with pytest.raises(UserError, match="--threads"):
-            load_engine("demo", EngineOptions(n_threads=bad))
+            open_model("demo", EngineOptions(n_threads=bad), isolated=False)

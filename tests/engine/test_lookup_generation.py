@@ -7,7 +7,8 @@ so a difference here is the lookup's own.
 
 import pytest
 
-from opencoder_local.engine.llama_engine import EngineOptions, load_engine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.lookup import BatchCosts
 from opencoder_local.engine.protocol import GenParams, Message
 
@@ -24,7 +25,7 @@ def _untimed(monkeypatch):
 
 
 def engine(lookup: bool, n_ctx: int = 2048):
-    return load_engine("demo", EngineOptions(n_ctx=n_ctx, n_threads=1, lookup=lookup, flash_attn=True))
+    return open_model("demo", EngineOptions(n_ctx=n_ctx, n_threads=1, lookup=lookup, flash_attn=True), isolated=False)
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +124,9 @@ def test_sampling_keeps_plain_decoding(lookup):
 
 
 def test_the_model_process_answers_the_same_and_reports_its_drafts(plain):
-    from opencoder_local.engine.process import ProcessEngine
+    from opencoder_local.models.registry import open_model
 
-    child = ProcessEngine("demo", EngineOptions(n_ctx=2048, n_threads=1, lookup=True, flash_attn=True))
+    child = open_model("demo", EngineOptions(n_ctx=2048, n_threads=1, lookup=True, flash_attn=True))
     try:
         child.wait_ready()
         text, stats = "", None

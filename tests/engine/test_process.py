@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from opencoder_local.engine.llama_engine import ContextFullError, EngineOptions
-from opencoder_local.engine.process import ProcessEngine
+from opencoder_local.engine import EngineOptions
+from opencoder_local.engine.prompt_format import ContextFullError
+from opencoder_local.models.registry import open_model
 from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Message
 from opencoder_local.errors import UserError
 
@@ -20,7 +21,7 @@ LONG_QUESTION = [Message("user", "Summarise this log:\n" + "\n".join(f"line {i}:
 
 @pytest.fixture(scope="module")
 def child():
-    engine = ProcessEngine("demo", EngineOptions(n_ctx=4096))
+    engine = open_model("demo", EngineOptions(n_ctx=4096))
     engine.wait_ready()
     yield engine
     engine.close()
@@ -87,7 +88,7 @@ def test_a_reader_that_gives_up_leaves_the_child_ready_for_the_next_turn(child):
 
 
 def test_a_full_context_is_refused_before_anything_is_sent(child):
-    small = ProcessEngine("demo", EngineOptions(n_ctx=64))
+    small = open_model("demo", EngineOptions(n_ctx=64))
     try:
         with pytest.raises(ContextFullError):
             small.stream([Message("user", "explain " * 80)], GenParams())
@@ -96,7 +97,7 @@ def test_a_full_context_is_refused_before_anything_is_sent(child):
 
 
 def test_a_killed_child_mid_answer_is_one_engine_stopped_error_with_the_signal():
-    engine = ProcessEngine("demo")
+    engine = open_model("demo")
     engine.wait_ready()
     deltas = engine.stream(QUESTION, GenParams(max_tokens=2000))
     text = next(iter(deltas)).text
@@ -110,7 +111,7 @@ def test_a_killed_child_mid_answer_is_one_engine_stopped_error_with_the_signal()
 
 
 def test_a_child_killed_while_loading_is_an_engine_stopped_error():
-    engine = ProcessEngine("demo")
+    engine = open_model("demo")
     os.kill(engine.pid, signal.SIGKILL)
     with pytest.raises(EngineStoppedError, match="while loading"):
         engine.wait_ready()
@@ -118,7 +119,7 @@ def test_a_child_killed_while_loading_is_an_engine_stopped_error():
 
 
 def test_close_ends_a_frozen_load_at_once():
-    engine = ProcessEngine("demo")
+    engine = open_model("demo")
     os.kill(engine.pid, signal.SIGSTOP)  # a load that would never finish
     engine.close()
     assert engine.exit_code == -signal.SIGKILL
@@ -127,7 +128,7 @@ def test_close_ends_a_frozen_load_at_once():
 
 
 def test_a_load_the_child_refuses_is_its_one_line_error():
-    engine = ProcessEngine("demo", EngineOptions(n_threads=10_000))
+    engine = open_model("demo", EngineOptions(n_threads=10_000))
     with pytest.raises(UserError, match="--threads must be between"):
         engine.wait_ready()
     assert engine.exit_code is not None
@@ -136,7 +137,7 @@ def test_a_load_the_child_refuses_is_its_one_line_error():
 def test_a_child_that_cannot_start_is_one_line(monkeypatch):
     monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
     with pytest.raises(UserError, match="cannot start the model process"):
-        ProcessEngine("demo")
+        open_model("demo")
 
 
 def test_a_child_whose_interpreter_fails_reports_its_last_words(monkeypatch, tmp_path):
@@ -144,6 +145,6 @@ def test_a_child_whose_interpreter_fails_reports_its_last_words(monkeypatch, tmp
     broken.write_text("#!/bin/sh\necho 'Fatal Python error: no memory' >&2\nexit 3\n")
     broken.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(broken))
-    engine = ProcessEngine("demo")
+    engine = open_model("demo")
     with pytest.raises(EngineStoppedError, match=r"exited with status 3 while loading the model \(Fatal Python error"):
         engine.wait_ready()

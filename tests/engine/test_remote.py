@@ -17,10 +17,10 @@ import pytest
 from fixtures.fake_llama_server import FakeLlamaServer
 from fixtures.llama_server import PythonServer, free_port
 from opencoder_local.engine.endpoint import Endpoint
-from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Message
-from opencoder_local.engine.remote import RemoteEngine
+from opencoder_local.engine.protocol import EngineOptions, EngineStoppedError, GenParams, Message
 from opencoder_local.engine.server_api import ServerError, ServerStreamError
 from opencoder_local.errors import UserError
+from opencoder_local.models.registry import open_model
 
 GREEDY = GenParams(temperature=0.0, max_tokens=48)
 QUESTIONS = ["Write a Python function that reverses a string.", "What is a closure? Answer in one sentence."]
@@ -52,7 +52,7 @@ def wait_idle(server, timeout: float = 10.0) -> dict:
 
 @pytest.fixture
 def remote(llama_server):
-    engine = RemoteEngine(Endpoint(llama_server.url))
+    engine = open_model(Endpoint(llama_server.url))
     yield engine
     engine.close()
 
@@ -92,7 +92,7 @@ def test_greedy_answers_equal_the_local_engine(remote, demo, question):
 
 def test_openai_completions_with_ids_give_the_same_answer(llama_server, demo):
     """The vLLM way (token ids on /v1/completions), tried on llama-server's own OpenAI endpoint."""
-    engine = RemoteEngine(Endpoint(llama_server.url), api="completions")
+    engine = open_model(Endpoint(llama_server.url), api="completions")
     try:
         messages = [Message("user", QUESTIONS[0])]
         served, stats = answer(engine, messages)
@@ -138,7 +138,7 @@ def test_cancel_before_the_first_token_frees_the_slot(remote, llama_server):
 
 def test_a_server_killed_mid_answer_keeps_the_partial_answer(start_llama_server):
     server = start_llama_server()
-    engine = RemoteEngine(Endpoint(server.url))
+    engine = open_model(Endpoint(server.url))
     got = []
     with pytest.raises(EngineStoppedError) as stopped:
         for delta in engine.stream(LONG, GenParams(max_tokens=3000)):
@@ -154,17 +154,17 @@ def test_a_server_killed_mid_answer_keeps_the_partial_answer(start_llama_server)
 
 def test_a_port_nobody_listens_on():
     with pytest.raises(ServerError, match="cannot reach .* refused"):
-        RemoteEngine(Endpoint(f"http://127.0.0.1:{free_port()}"))
+        open_model(Endpoint(f"http://127.0.0.1:{free_port()}"))
 
 
 def test_a_server_that_does_not_answer_times_out():
     with FakeLlamaServer(props="silent") as fake:
         started = time.monotonic()
         with pytest.raises(ServerError, match="did not answer within 1 s"):
-            RemoteEngine(Endpoint(fake.url, timeout=1), tokenizer="demo")
+            open_model(Endpoint(fake.url, timeout=1), tokenizer="demo")
         assert time.monotonic() - started < 10
     with FakeLlamaServer(completion="silent") as fake:
-        engine = RemoteEngine(Endpoint(fake.url, timeout=1), tokenizer="demo")
+        engine = open_model(Endpoint(fake.url, timeout=1), tokenizer="demo")
         with pytest.raises(ServerStreamError, match="did not answer within 1 s"):
             answer(engine, [Message("user", "Hi")])
 
@@ -172,7 +172,7 @@ def test_a_server_that_does_not_answer_times_out():
 @pytest.mark.parametrize("fault, words", [("malformed", "malformed stream"), ("bad-json", "malformed event")])
 def test_a_malformed_stream_keeps_what_came_before_it(fault, words):
     with FakeLlamaServer(completion=fault) as fake:
-        engine = RemoteEngine(Endpoint(fake.url), tokenizer="demo")
+        engine = open_model(Endpoint(fake.url), tokenizer="demo")
         got = []
         with pytest.raises(ServerStreamError, match=words):
             for delta in engine.stream([Message("user", "Hi")], GREEDY):
@@ -182,14 +182,14 @@ def test_a_malformed_stream_keeps_what_came_before_it(fault, words):
 
 def test_a_model_the_server_does_not_have(llama_server):
     with pytest.raises(ServerError, match="does not serve 'opencoder-8b-instruct'; it serves: .*SmolLM2"):
-        RemoteEngine(Endpoint(llama_server.url, model="opencoder-8b-instruct"))
+        open_model(Endpoint(llama_server.url, model="opencoder-8b-instruct"))
 
 
 def test_a_context_overflow_reported_by_the_server(start_llama_server):
     """The server restarted with a smaller window after the engine asked: its refusal is one line."""
     port = free_port()
     server = start_llama_server(port=port)
-    engine = RemoteEngine(Endpoint(server.url))
+    engine = open_model(Endpoint(server.url))
     assert engine.n_ctx == 4096
     server.stop()
     start_llama_server(port=port, n_ctx=256)
@@ -202,14 +202,14 @@ def test_a_context_overflow_reported_by_the_server(start_llama_server):
 def test_an_api_key_from_the_named_variable(start_llama_server, monkeypatch):
     server = start_llama_server(extra=("--api-key", "s3cret-key"))
     with pytest.raises(UserError, match="OPENCODER_TEST_KEY is not set"):
-        RemoteEngine(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
+        open_model(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
     with pytest.raises(ServerError, match="wants an API key.*api_key_env") as refused:
-        RemoteEngine(Endpoint(server.url))
+        open_model(Endpoint(server.url))
     monkeypatch.setenv("OPENCODER_TEST_KEY", "wrong")
     with pytest.raises(ServerError, match="check the key in OPENCODER_TEST_KEY") as wrong:
-        RemoteEngine(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
+        open_model(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
     monkeypatch.setenv("OPENCODER_TEST_KEY", "s3cret-key")
-    engine = RemoteEngine(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
+    engine = open_model(Endpoint(server.url, api_key_env="OPENCODER_TEST_KEY"))
     try:
         assert answer(engine, [Message("user", "Hi")], GenParams(max_tokens=4))[1].generated_tokens == 4
     finally:
@@ -224,8 +224,8 @@ def test_the_chat_fallback_on_llama_cpp_pythons_server(demo):
     messages = [Message("user", QUESTIONS[0])]
     with PythonServer(demo_path(), n_ctx=2048) as server:
         with pytest.raises(ServerError, match="does not say its context window: give it with --ctx"):
-            RemoteEngine(Endpoint(server.url))
-        engine = RemoteEngine(Endpoint(server.url), n_ctx=2048)
+            open_model(Endpoint(server.url))
+        engine = open_model(Endpoint(server.url), EngineOptions(n_ctx=2048))
         try:
             assert engine.api == "chat" and not engine.exact
             assert engine.backend == f"{server.url} · server's tokens"
@@ -239,7 +239,7 @@ def test_the_chat_fallback_on_llama_cpp_pythons_server(demo):
 
 
 def test_no_local_vocabulary_falls_back_to_the_servers_tokens(llama_server, demo):
-    engine = RemoteEngine(Endpoint(llama_server.url), tokenizer="server")
+    engine = open_model(Endpoint(llama_server.url), tokenizer="server")
     try:
         assert engine.api == "chat" and engine.backend.endswith("server's tokens")
         budget = engine.count([Message("user", "x" * 300)])
@@ -252,5 +252,5 @@ def test_no_local_vocabulary_falls_back_to_the_servers_tokens(llama_server, demo
 
 def test_a_tokenizer_of_another_model_is_refused(llama_server, llamacpp_vocab_gguf):
     with pytest.raises(UserError, match="tokens but the model at .* --tokenizer must name a GGUF of the served"):
-        RemoteEngine(Endpoint(llama_server.url), tokenizer=str(llamacpp_vocab_gguf))
+        open_model(Endpoint(llama_server.url), tokenizer=str(llamacpp_vocab_gguf))
 

@@ -6,7 +6,7 @@ import gguf
 import pytest
 
 from opencoder_local.engine.gguf_file import GGUFFile
-from opencoder_local.engine.llama_engine import chat_template_for
+from opencoder_local.engine.model_file import chat_template_for
 from opencoder_local.engine.protocol import Message
 from opencoder_local.engine.template import ChatTemplateError, check_template, opencoder_template, render_chat
 

@@ -9,7 +9,8 @@ import pytest
 
 from fixtures.corpus import read_text, split_corpus
 from fixtures.opencoder_tokenizer import write_llamacpp_style_vocab_gguf
-from opencoder_local.engine.llama_engine import load_vocab
+from opencoder_local.engine.prompt_format import vocab_only
+from opencoder_local.models.registry import model_file
 from opencoder_local.engine.tokenizer import pre_split, SPLIT_PATTERN
 
 UNSEEN = split_corpus()[1]
@@ -30,7 +31,7 @@ EDGE_CASES = [
 @pytest.fixture(scope="module")
 def vocab(llamacpp_vocab_gguf):
     """A GGUF as llama.cpp's own converter writes it, recognised by its name."""
-    model, _ = load_vocab(str(llamacpp_vocab_gguf))
+    model = vocab_only(model_file(str(llamacpp_vocab_gguf)))
     yield model.vocab
     model.close()
 
@@ -64,7 +65,7 @@ def test_unseen_source_files_match_the_reference_with_zero_mismatches(vocab, ref
 
 def test_stock_llamacpp_tokenization_differs(llamacpp_vocab_gguf, reference_tokenizer):
     """The problem we fix: without the pre-split and space fix, most files tokenize differently."""
-    model, _ = load_vocab(str(llamacpp_vocab_gguf), exact_tokenizer=False)
+    model = vocab_only(model_file(str(llamacpp_vocab_gguf)), exact_tokenizer=False)
     try:
         differing = sum(
             model.vocab.encode(read_text(p)) != reference_tokenizer.encode(read_text(p)) for p in UNSEEN[:30]
@@ -76,8 +77,8 @@ def test_stock_llamacpp_tokenization_differs(llamacpp_vocab_gguf, reference_toke
 
 def test_the_flag_forces_exact_tokenization_on_an_unnamed_gguf(opencoder_tokenizer_dir, reference_tokenizer, tmp_path):
     anonymous = write_llamacpp_style_vocab_gguf(opencoder_tokenizer_dir, tmp_path / "model.gguf", name="model")
-    auto, _ = load_vocab(str(anonymous))
-    forced, _ = load_vocab(str(anonymous), exact_tokenizer=True)
+    auto = vocab_only(model_file(str(anonymous)))
+    forced = vocab_only(model_file(str(anonymous)), exact_tokenizer=True)
     try:
         assert not auto.vocab.exact and forced.vocab.exact
         text = read_text(UNSEEN[0])

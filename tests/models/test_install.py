@@ -163,10 +163,10 @@ def test_from_dir_with_a_missing_folder_is_one_line(tmp_path):
 
 
 def test_the_status_bar_names_an_installed_model_by_its_name(checkpoint):
-    from opencoder_local.engine.process import ProcessEngine
+    from opencoder_local.models.registry import open_model
 
     assert opencoder("pull", "opencoder-1.5b-instruct:q8_0", "--from-dir", str(checkpoint)).returncode == 0
-    engine = ProcessEngine("opencoder-1.5b-instruct")
+    engine = open_model("opencoder-1.5b-instruct")
     try:
         assert (engine.model_name, engine.quantization) == ("opencoder-1.5b-instruct", "Q8_0")
     finally:

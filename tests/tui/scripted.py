@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Iterator, Sequence
 
-from opencoder_local.engine.llama_engine import ContextFullError
+from opencoder_local.engine.prompt_format import ContextFullError
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
 
 
