@@ -1,8 +1,9 @@
 """The model's own process: loads the GGUF, then answers turns that arrive on its socket.
 
-Run by engine.process as `python -m opencoder_local.engine.child FD LOAD` (LOAD: a wire.Load line). It has an
-interpreter of its own, so the app's rendering never holds the lock generation needs between
-tokens. It ends when the app's end of the socket closes, whatever it is doing (even loading).
+Run by engine.process as `python -m opencoder_local.engine.child FD LOAD` (LOAD: a wire.Load
+line). It has an interpreter of its own, so the app's rendering never holds the lock generation
+needs between tokens. It ends when the app's end of the socket closes, whatever it is doing (even
+loading), and at once, with one line on standard error, if it is sent what it cannot read.
 """
 
 from __future__ import annotations
