@@ -1,22 +1,22 @@
 """The model's own process: loads the GGUF, then answers turns that arrive on its socket.
 
-Run by engine.process as `python -m opencoder_local.engine.child FD LOAD_JSON`. It has an
-interpreter of its own, so the app's rendering never holds the lock generation needs between
-tokens. It ends when the app's end of the socket closes, whatever it is doing (even loading).
+Run by engine.process as `python -m opencoder_local.engine.child FD LOAD` (LOAD: a wire.Load
+line). It has an interpreter of its own, so the app's rendering never holds the lock generation
+needs between tokens. It ends when the app's end of the socket closes, whatever it is doing (even
+loading), and at once, with one line on standard error, if it is sent what it cannot read.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import socket
 import sys
 import threading
-from dataclasses import asdict
+from typing import NoReturn
 
-from opencoder_local.engine.protocol import EngineOptions, GenParams
-from opencoder_local.engine.wire import Channel
+from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready,
+                                         Turn, WireError, decode)
 from opencoder_local.errors import UserError
 
 
@@ -24,7 +24,7 @@ class _Turns:
     """Turn requests for the main thread, and cancels that may arrive before their turn starts."""
 
     def __init__(self) -> None:
-        self.pending: queue.Queue[dict] = queue.Queue()
+        self.pending: queue.Queue[Turn] = queue.Queue()
         self.cancelled: set[int] = set()
         self.current: int | None = None
         self.engine = None
@@ -48,33 +48,45 @@ class _Turns:
 
 def _listen(channel: Channel, turns: _Turns) -> None:
     """Read requests until the app goes away, then end the process at once."""
-    for batch in channel.batches():
-        for message in batch:
-            if message["op"] == "turn":
-                turns.pending.put(message)
-            elif message["op"] == "cancel":
-                turns.cancel(message["turn"])
+    try:
+        for batch in channel.batches():
+            for request in batch:
+                if isinstance(request, Turn):
+                    turns.pending.put(request)
+                elif isinstance(request, Cancel):
+                    turns.cancel(request.turn)
+    except WireError as exc:
+        _quit(exc)
     os._exit(0)
 
 
-def _answer(engine, channel: Channel, turns: _Turns, request: dict) -> None:
-    turn = request["turn"]
+def _quit(exc: WireError) -> NoReturn:
+    """End at once with one line for the app: it reports the process's last words when it ends."""
+    print(f"opencoder: the model process got {exc}", file=sys.stderr, flush=True)
+    os._exit(2)
+
+
+def _answer(engine, channel: Channel, turns: _Turns, request: Turn) -> None:
+    turn = request.turn
     try:
-        deltas = turns.begin(turn, lambda: engine.generate(request["ids"], request["max_new"], GenParams(**request["params"])))
+        deltas = turns.begin(turn, lambda: engine.generate(list(request.ids), request.max_new, request.params))
         for delta in deltas:
             if delta.stats is None:
-                channel.send({"ev": "delta", "turn": turn, "text": delta.text})
+                channel.send(Piece(turn, delta.text))
             else:
-                channel.send({"ev": "done", "turn": turn, "text": delta.text, "stats": asdict(delta.stats)})
+                channel.send(Done(turn, delta.text, delta.stats))
     except UserError as exc:
-        channel.send({"ev": "error", "turn": turn, "error": str(exc)})
+        channel.send(Error(turn, str(exc)))
     except Exception as exc:  # a failed decode (out of memory, say): this turn fails, the process lives on
-        channel.send({"ev": "error", "turn": turn, "error": f"{type(exc).__name__}: {exc}"})
+        channel.send(Error(turn, f"{type(exc).__name__}: {exc}"))
 
 
 def main(argv: list[str]) -> None:
-    channel = Channel(socket.socket(fileno=int(argv[0])))
-    load = json.loads(argv[1])
+    channel = Channel(socket.socket(fileno=int(argv[0])), REQUESTS)
+    try:
+        load: Load = decode(argv[1], LOAD)
+    except WireError as exc:
+        _quit(exc)
     turns = _Turns()
     threading.Thread(target=_listen, args=(channel, turns), daemon=True, name="requests").start()
 
@@ -82,12 +94,12 @@ def main(argv: list[str]) -> None:
     from opencoder_local.engine.llama_engine import LlamaEngine
 
     try:  # the app checked the file (engine.model_file.check_model): read its metadata, check nothing twice
-        engine = LlamaEngine(read_gguf(load["model"], check_data=False), EngineOptions(**load["options"]))
+        engine = LlamaEngine(read_gguf(load.model, check_data=False), load.options)
     except UserError as exc:
-        channel.send({"ev": "failed", "error": str(exc)})
+        channel.send(Failed(str(exc)))
         return
     turns.engine = engine
-    channel.send({"ev": "ready", "backend": engine.backend, "n_ctx": engine.n_ctx, "n_threads": engine.n_threads})
+    channel.send(Ready(engine.backend, engine.n_ctx, engine.n_threads))
     try:
         while True:
             _answer(engine, channel, turns, turns.pending.get())

@@ -9,24 +9,18 @@ starts another; close() ends it at once, even in the middle of loading.
 
 from __future__ import annotations
 
-import collections
-import json
-import signal
 import socket
-import subprocess
 import sys
-import threading
-from dataclasses import asdict
 from typing import Iterator, Sequence
 
+from opencoder_local.children import Child
 from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
                                              Message, TurnStats)
-from opencoder_local.engine.wire import Channel
+from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready, Turn,
+                                         WireError, encode)
 from opencoder_local.errors import UserError
-
-_STDERR_LINES = 20  # the model process's last words, for the notice when it dies
 
 
 class ProcessEngine:
@@ -43,45 +37,29 @@ class ProcessEngine:
         self.vocab = self.format.vocab
         self._ready = self._closed = False
         self._turn = 0
-        self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
-        self._channel, self._process = self._spawn(str(info.path), options)
+        self._channel, self._child = self._spawn(Load(str(info.path), options))
         self._events = self._channel.batches()
 
-    def _spawn(self, path: str, options: EngineOptions) -> tuple[Channel, subprocess.Popen]:
+    def _spawn(self, load: Load) -> tuple[Channel, Child]:
         ours, theirs = socket.socketpair()
-        load = json.dumps({"model": path, "options": asdict(options)})
+        argv = [sys.executable, "-m", "opencoder_local.engine.child", str(theirs.fileno()), encode(load).decode()]
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "opencoder_local.engine.child", str(theirs.fileno()), load],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,  # llama.cpp's aborts would otherwise draw over the app
-                start_new_session=True,  # the terminal's signals are the app's to handle
-            )
-        except OSError as exc:
+            child = Child(argv, "the model process", pass_fds=(theirs.fileno(),))
+        except UserError:
             ours.close()
-            raise UserError(f"cannot start the model process: {exc.strerror or exc}") from None
+            raise
         finally:
             theirs.close()
-        self._stderr_reader = threading.Thread(target=self._keep_stderr, args=(process.stderr,), daemon=True,
-                                               name="model-stderr")
-        self._stderr_reader.start()
-        return Channel(ours), process
-
-    def _keep_stderr(self, stream) -> None:
-        for line in stream:
-            self._stderr.append(line.decode("utf-8", "replace").rstrip())
-        stream.close()
+        return Channel(ours, EVENTS), child
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._child.pid
 
     @property
     def exit_code(self) -> int | None:
         """None while the model process runs; negative: the signal that ended it."""
-        return self._process.poll()
+        return self._child.poll()
 
     # the protocol
 
@@ -99,15 +77,18 @@ class ProcessEngine:
         """Block until the model has loaded; its load error, or its death, is one UserError."""
         if self._ready:
             return
-        for batch in self._events:
-            for event in batch:
-                if event["ev"] == "ready":
-                    self.backend = event["backend"]
-                    self._ready = True
-                    return
-                if event["ev"] == "failed":
-                    self.close()
-                    raise UserError(event["error"])
+        try:
+            for batch in self._events:
+                for event in batch:
+                    if isinstance(event, Ready):
+                        self.backend = event.backend
+                        self._ready = True
+                        return
+                    if isinstance(event, Failed):
+                        self.close()
+                        raise UserError(event.error)
+        except WireError as exc:
+            raise self._stopped("while loading the model", exc) from None
         raise self._stopped("while loading the model")
 
     def stream(self, messages: Sequence[Message], params: GenParams = GenParams()) -> Iterator[Delta]:
@@ -115,9 +96,8 @@ class ProcessEngine:
         ids = self.prompt_ids(messages)
         max_new = answer_budget(len(ids), self.n_ctx, params)
         self._turn += 1
-        request = {"op": "turn", "turn": self._turn, "ids": ids, "max_new": max_new, "params": asdict(params)}
         try:
-            self._channel.send(request)
+            self._channel.send(Turn(self._turn, tuple(ids), max_new, params))
         except OSError:
             raise self._stopped("before this answer began") from None
         return self._receive(self._turn, len(ids))
@@ -128,22 +108,24 @@ class ProcessEngine:
             for batch in self._events:
                 text = []
                 for event in batch:
-                    if event.get("turn") != turn:
+                    if getattr(event, "turn", None) != turn:
                         continue  # the tail of a turn whose reader gave up
-                    if event["ev"] == "delta":
-                        text.append(event["text"])
-                    elif event["ev"] == "done":
+                    if isinstance(event, Piece):
+                        text.append(event.text)
+                    elif isinstance(event, Done):
                         finished = True
-                        yield Delta("".join(text) + event["text"], TurnStats(**event["stats"]), len(text))
+                        yield Delta("".join(text) + event.text, event.stats, len(text))
                         return
-                    else:
-                        raise UserError(event["error"])
+                    elif isinstance(event, Error):
+                        raise UserError(event.error)
                 if text:
                     yield Delta("".join(text), tokens=len(text))
             if not self._closed:
                 raise self._stopped("while answering")
             finished = True  # closed by us: the answer so far is all there is
             yield Delta("", TurnStats(prompt_tokens, 0, 0, 0.0, 0.0, "cancelled"), 0)
+        except WireError as exc:
+            raise self._stopped("while answering", exc) from None
         finally:
             if not finished and not self._closed:
                 self.cancel()  # the reader gave up: stop generating what nobody reads
@@ -151,7 +133,7 @@ class ProcessEngine:
     def cancel(self) -> None:
         """Stop the current turn within one token (or one compute step of its prompt)."""
         try:
-            self._channel.send({"op": "cancel", "turn": self._turn})
+            self._channel.send(Cancel(self._turn))
         except OSError:
             pass  # the process is gone: nothing runs
 
@@ -161,25 +143,20 @@ class ProcessEngine:
             return
         self._closed = True
         self._channel.shutdown()
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait()
+        self._child.kill()
+        self._child.wait()
         self._channel.sock.close()
         # The vocabulary stays: a count may be running on it in another thread (it is a few MB).
 
-    def _stopped(self, when: str) -> EngineStoppedError:
+    def _stopped(self, when: str, garbled: WireError | None = None) -> EngineStoppedError:
+        """The model process has ended (or sent what cannot be read, and is ended): why, in one line."""
         if self._closed:
             return EngineStoppedError("the model was closed")
-        try:
-            code = self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # it closed its socket but lives on: end it
-            self._process.kill()
-            code = self._process.wait()
-        if code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
-        else:
-            how = f"exited with status {code}"
-        self._stderr_reader.join(timeout=2)  # its last words are still in the pipe
-        last = next((line for line in reversed(self._stderr) if line.strip()), "")
+        if garbled is not None:
+            self._child.kill()
+            self._child.wait()
+            return EngineStoppedError(f"the model process sent {garbled} {when} and was stopped")
+        self._child.wait(timeout=5)  # it may have closed its socket but live on: then it is killed
+        last = self._child.last_words()
         detail = f" ({last[:200]})" if last else ""
-        return EngineStoppedError(f"the model process {how} {when}{detail}")
+        return EngineStoppedError(f"the model process {self._child.how_it_ended()} {when}{detail}")

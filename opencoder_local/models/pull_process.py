@@ -8,20 +8,18 @@ A pull cut short resumes the next time it runs: that is the pull command's job.
 
 from __future__ import annotations
 
-import collections
+import io
 import json
 import signal
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from opencoder_local.errors import UserError
+from opencoder_local.children import Child
 
 # NAME -> the command that pulls it; tests give one that pulls from a folder, or fails.
 PullArgv = Callable[[str], list[str]]
-_STDERR_LINES = 20
 
 
 def pull_argv(name: str) -> list[str]:
@@ -67,65 +65,34 @@ class PullProcess:
 
     def __init__(self, name: str, argv: PullArgv = pull_argv):
         self.name = name
-        self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
-        try:
-            self._process = subprocess.Popen(
-                argv(name), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, encoding="utf-8", errors="replace",
-                start_new_session=True,  # the terminal's signals are the app's to handle
-            )
-        except OSError as exc:
-            raise UserError(f"cannot start the pull: {exc.strerror or exc}") from None
-        # Read standard error all along, so a chatty child can never block on a full pipe.
-        self._stderr_reader = threading.Thread(target=self._keep_stderr, daemon=True, name="pull-stderr")
-        self._stderr_reader.start()
+        self._child = Child(argv(name), "the pull", stdout=subprocess.PIPE)
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._child.pid
 
     @property
     def returncode(self) -> int | None:
-        return self._process.poll()
-
-    def _keep_stderr(self) -> None:
-        for line in self._process.stderr:
-            if line.strip():
-                self._stderr.append(line.rstrip())
-        self._process.stderr.close()
+        return self._child.poll()
 
     def events(self) -> Iterator[PullEvent]:
         """What the child reports, as it reports it; ends when it closes its output (exits or is killed)."""
-        for line in self._process.stdout:
-            event = parse_line(line)
-            if event is not None:
-                yield event
-        self._process.stdout.close()
+        with io.TextIOWrapper(self._child.stdout, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                event = parse_line(line)
+                if event is not None:
+                    yield event
 
     def wait(self) -> int:
-        code = self._process.wait()
-        self._stderr_reader.join(5)
-        return code
+        return self._child.wait()
 
     def error(self) -> str:
         """Why it failed, in one line: the child's last line on standard error, or how it ended."""
-        if self._stderr:
-            return self._stderr[-1]
-        code = self._process.returncode
-        if code is not None and code < 0:
-            return f"the pull was stopped by {signal.Signals(-code).name}"
-        return f"the pull ended with exit code {code} and said nothing"
+        return self._child.last_words() or f"the pull {self._child.how_it_ended()} and said nothing"
 
     def interrupt(self) -> None:
         """Ask the pull to stop, as Ctrl+C would: it saves what it downloaded."""
-        self._signal(signal.SIGINT)
+        self._child.signal(signal.SIGINT)
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def _signal(self, signum: int) -> None:
-        if self._process.poll() is None:
-            try:
-                self._process.send_signal(signum)
-            except ProcessLookupError:
-                pass
+        self._child.kill()
