@@ -60,6 +60,8 @@ class FilesFlow:
         host = self.host
         result: AddResult = await in_thread(host, partial(host.session.add_files, specs, then_send or ""),
                                             group="read")
+        if self._stopped:
+            return  # the screen is closing
         for spec, reason in result.refused:
             host.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=20, markup=False)
         for notice in result.notices:

@@ -4,9 +4,10 @@ The chat screen is the one ChatHost; a flow never sees more of it than this, and
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, runtime_checkable
 
-from textual.worker import WorkerFailed
+from textual.worker import WorkerCancelled, WorkerFailed
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -82,10 +83,12 @@ class ChatHost(Protocol):
 async def in_thread(host: ChatHost, work: Callable[[], T], group: str) -> T:
     """Run `work` in a thread worker of the screen and return its result; what it raises is raised here.
 
-    Await it from an async worker: the screen goes on meanwhile, and if it closes, the worker is
-    cancelled and the result is dropped (a thread never touches a widget)."""
+    Await it from an async worker: the screen goes on meanwhile, and if it closes, both workers are
+    cancelled and the result is dropped (the thread never touches a widget)."""
     worker = host.run_worker(work, group=group, thread=True, exit_on_error=False)
     try:
         return await worker.wait()
     except WorkerFailed as failed:
         raise failed.error from None
+    except WorkerCancelled:
+        raise asyncio.CancelledError from None  # the screen is closing: the awaiting worker ends too

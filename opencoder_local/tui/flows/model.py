@@ -31,14 +31,12 @@ class ModelFlow:
     async def _load(self) -> None:
         try:
             engine = await in_thread(self.host, self._open, group="open")
-        except UserError as exc:
-            self._failed(str(exc))
         except Exception as exc:  # a broken install must still be a notice, not a dead app
-            self._failed(f"{type(exc).__name__}: {exc}")
-        else:
+            if not self._closing:  # (closing ends a load with an error)
+                self._failed(str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
+            return
+        if not self._closing:
             self._loaded(engine)
-        finally:
-            self._loading_engine = None
 
     def _open(self) -> Engine:
         """On a worker thread: the engine, ready to answer."""
@@ -58,6 +56,7 @@ class ModelFlow:
 
     def _loaded(self, engine: Engine) -> None:
         host = self.host
+        self._loading_engine = None  # (kept while a cancelled load may still be running: quitting ends it)
         host.session.engine = engine
         host.sync_files()  # counted with the model's own vocabulary from now on
         host.status.set_model(engine.model_name, engine.quantization, engine.backend)
@@ -71,6 +70,7 @@ class ModelFlow:
             host.call_later(host.start_answer)  # on the screen's queue, like a key: one turn at a time
 
     def _failed(self, error: str) -> None:
+        self._loading_engine = None
         self.host.phase = Phase.NO_MODEL
         self.host.notify(f"{error}\nChoose another model with --model, or fix the file, then restart.",
                          title="The model could not be loaded", severity="error", timeout=30, markup=False)
