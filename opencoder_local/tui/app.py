@@ -80,12 +80,8 @@ class OpenCoderApp(App):
         super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
-        # An answer being written is stopped and saved (as "stopped") before the database closes;
-        # the model process ends at once, even in the middle of a prompt or of loading.
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                screen.session.stop()
-                screen.close_engines()
+        # The screens are closed by now (ChatScreen.shut_down stopped the answer and the model):
+        # the workers end before the database closes.
         await self.workers.wait_for_complete()
         if self.store is not None:
             self.store.close()

@@ -4,123 +4,118 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from opencoder_local.errors import UserError
 from opencoder_local.store.export import conversation_markdown
+from opencoder_local.tui.flows.host import ChatHost
+from opencoder_local.tui.flows.model import ModelFlow
+from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.confirm import ConfirmScreen
-from opencoder_local.tui.widgets.sidebar import Sidebar
-
-if TYPE_CHECKING:
-    from opencoder_local.tui.screens.chat import ChatScreen
 
 
 class ConversationFlow:
-    def __init__(self, screen: ChatScreen):
-        self.screen = screen
+    def __init__(self, host: ChatHost, model: ModelFlow, code: CodeFlow):
+        self.host = host
+        self._model = model  # holds a question waiting for the model: told when its conversation goes
+        self._code = code  # writes the export
 
     async def new(self) -> None:
-        screen = self.screen
-        if not screen.idle("starting a new conversation"):
+        host = self.host
+        if not host.idle("starting a new conversation"):
             return
-        screen.model.forget_queued()
-        screen.session.new()
-        screen.editing = None
-        await screen.show_conversation()
+        self._model.leave()
+        host.session.new()
+        await host.show_conversation()
         self.refresh_sidebar()
-        screen.prompt_input.focus()
+        host.prompt_input.focus()
 
     async def open(self, conversation_id: int) -> None:
-        screen = self.screen
-        if screen.generating:
-            screen.notify("Stop the answer (Esc) before switching conversations.", severity="warning")
+        host = self.host
+        if not host.idle("switching conversations"):
             return
-        if conversation_id != screen.model.queued_for:
-            screen.model.forget_queued()
-        if screen.session.open(conversation_id):
-            screen.editing = None
-            await screen.show_conversation()
-            screen.prompt_input.focus()
+        self._model.leave(conversation_id)
+        if host.session.open(conversation_id):
+            await host.show_conversation()
+            host.prompt_input.focus()
 
     def clear(self) -> None:
-        screen = self.screen
-        if not screen.idle("clearing") or not screen.session.messages:
+        host = self.host
+        if not host.idle("clearing") or not host.session.messages:
             return
 
         async def cleared(sure: bool | None) -> None:
-            if sure and screen.session.messages:
-                screen.model.queued_for = None  # its question is gone
-                screen.session.truncate_from(screen.session.messages[0])
-                await screen.log_view.show([])
-                screen.schedule_count()
+            if sure and host.session.messages:
+                self._model.question_gone(host.session.messages[0].conversation_id)
+                host.session.truncate_from(host.session.messages[0])
+                await host.log_view.show([])
+                host.schedule_count()
 
-        screen.app.push_screen(ConfirmScreen("Remove every message of this conversation?"), cleared)
+        host.app.push_screen(ConfirmScreen("Remove every message of this conversation?"), cleared)
 
     def rename(self) -> None:
-        screen = self.screen
-        conversation = screen.session.conversation
+        host = self.host
+        conversation = host.session.conversation
         if conversation is None:
-            screen.notify("Send a message first: a new conversation is saved with its first question.")
+            host.notify("Send a message first: a new conversation is saved with its first question.")
             return
 
         def renamed(title: str | None) -> None:
             if title:
-                screen.session.rename(title)
+                host.session.rename(title)
                 self.refresh_sidebar()
 
-        screen.app.push_screen(AskScreen("Rename conversation", conversation.title), renamed)
+        host.app.push_screen(AskScreen("Rename conversation", conversation.title), renamed)
 
     def delete_current(self) -> None:
-        if self.screen.session.conversation is None:
-            self.screen.notify("This conversation is not saved yet: nothing to delete.")
+        if self.host.session.conversation is None:
+            self.host.notify("This conversation is not saved yet: nothing to delete.")
             return
-        self.delete(self.screen.session.conversation.id)
+        self.delete(self.host.session.conversation.id)
 
     def delete(self, conversation_id: int) -> None:
-        screen = self.screen
-        conversation = screen.session.store.conversation(conversation_id)
-        if conversation is None or not screen.idle("deleting"):
+        host = self.host
+        conversation = host.session.store.conversation(conversation_id)
+        if conversation is None or not host.idle("deleting"):
             return
 
         async def deleted(sure: bool | None) -> None:
             if not sure:
                 return
-            screen.session.store.delete(conversation_id)
-            if screen.model.queued_for == conversation_id:
-                screen.model.queued_for = None  # its question is gone
-            if screen.session.conversation and screen.session.conversation.id == conversation_id:
-                screen.session.new()
-                await screen.show_conversation()
+            host.session.store.delete(conversation_id)
+            self._model.question_gone(conversation_id)
+            if host.session.conversation and host.session.conversation.id == conversation_id:
+                host.session.new()
+                await host.show_conversation()
             self.refresh_sidebar()
-            screen.notify(f"Deleted “{conversation.title}”.", markup=False)
+            host.notify(f"Deleted “{conversation.title}”.", markup=False)
 
-        screen.app.push_screen(ConfirmScreen(f"Delete “{conversation.title}” for good?"), deleted)
+        host.app.push_screen(ConfirmScreen(f"Delete “{conversation.title}” for good?"), deleted)
 
     def export(self) -> None:
-        screen = self.screen
-        conversation = screen.session.conversation
+        host = self.host
+        conversation = host.session.conversation
         if conversation is None:
-            screen.notify("Nothing to export yet.")
+            host.notify("Nothing to export yet.")
             return
         slug = re.sub(r"[^A-Za-z0-9]+", "-", conversation.title).strip("-").lower()[:40] or "conversation"
 
         def export(path: str | None) -> None:
             if path:
-                text = conversation_markdown(conversation, screen.session.store.messages(conversation.id))
-                screen.code.write_file(path, text, "Exported the conversation")
+                text = conversation_markdown(conversation, host.session.store.messages(conversation.id))
+                self._code.write_file(path, text, "Exported the conversation")
 
-        screen.app.push_screen(AskScreen("Export to Markdown file", str(Path.cwd() / f"{slug}.md")), export)
+        host.app.push_screen(AskScreen("Export to Markdown file", str(Path.cwd() / f"{slug}.md")), export)
 
     def refresh_sidebar(self) -> None:
         """List the conversations; if they cannot be read, say so and let the caller go on (send, say)."""
-        screen = self.screen
-        sidebar = screen.query_one(Sidebar)
-        current = screen.session.conversation.id if screen.session.conversation else None
+        host = self.host
+        sidebar = host.sidebar
+        current = host.session.conversation.id if host.session.conversation else None
         try:
-            found = screen.session.store.conversations(sidebar.query_text)
+            found = host.session.store.conversations(sidebar.query_text)
         except UserError as exc:
-            screen.notify(str(exc), title="Conversations could not be read", severity="error", timeout=15,
-                          markup=False)
+            host.notify(str(exc), title="Conversations could not be read", severity="error", timeout=15,
+                        markup=False)
             return
         sidebar.show(found, current)

@@ -8,31 +8,30 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from opencoder_local.context.apply import ChangedSinceApplied, EditRefused
+from opencoder_local.context.session import ChatSession
 from opencoder_local.errors import UserError
 from opencoder_local.store import AppliedEdit
+from opencoder_local.tui.flows.files import FilesFlow
+from opencoder_local.tui.flows.host import ChatHost
 from opencoder_local.tui.screens.confirm import ConfirmScreen
 from opencoder_local.tui.screens.review import Decision, ReviewScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.edit_card import APPLIED, FAILED, PENDING, REJECTED, UNDONE, EditCard
 
-if TYPE_CHECKING:
-    from opencoder_local.tui.screens.chat import ChatScreen
-
 
 class EditFlow:
-    def __init__(self, screen: ChatScreen):
-        self.screen = screen
+    def __init__(self, host: ChatHost, files: FilesFlow):
+        self.host = host
+        self._files = files  # a failed edit's file is added before asking again
         self.can_undo = False  # an applied edit of this conversation stands (the undo key shows)
 
     @property
-    def session(self):
-        return self.screen.session
+    def session(self) -> ChatSession:
+        return self.host.session
 
     def cards(self) -> list[EditCard]:
-        return list(self.screen.query(EditCard))
+        return list(self.host.log_view.query(EditCard))
 
     def pending(self) -> list[EditCard]:
         return [card for card in self.cards() if card.state == PENDING]
@@ -42,7 +41,7 @@ class EditFlow:
     async def propose(self, view: AssistantMessage) -> None:
         """Under a finished answer: a card for each file edit it proposes."""
         await self._mount_cards(view, {})
-        self.screen.refresh_bindings()
+        self.host.refresh_bindings()
 
     async def show_cards(self) -> None:
         """After a conversation is shown: every answer's cards, the edits applied shown as applied."""
@@ -50,7 +49,7 @@ class EditFlow:
         for edit in self.session.applied_edits():
             for applied in edit.files:
                 stored[(edit.message_id, applied.path)] = UNDONE if edit.undone else APPLIED
-        for view in self.screen.log_view.query(AssistantMessage):
+        for view in self.host.log_view.query(AssistantMessage):
             await self._mount_cards(view, stored)
         self._history_changed()
 
@@ -84,11 +83,11 @@ class EditFlow:
             if card.problem.ask_again:
                 await self.ask_again(card)
             else:
-                self.screen.notify(str(card.problem), title="Not applied", severity="error", timeout=15,
-                                   markup=False)
+                self.host.notify(str(card.problem), title="Not applied", severity="error", timeout=15,
+                                 markup=False)
         elif card.state == APPLIED:
-            self.screen.notify(f"{card.edit.path} is applied: /undo restores the files of the last edit.",
-                               markup=False)
+            self.host.notify(f"{card.edit.path} is applied: /undo restores the files of the last edit.",
+                             markup=False)
         else:
             self.review([card])
 
@@ -96,7 +95,7 @@ class EditFlow:
         """Review the pending edits of the newest answer that has some, one file after another."""
         pending = self.pending()
         if not pending:
-            self.screen.notify("No proposed edit is waiting for review.")
+            self.host.notify("No proposed edit is waiting for review.")
             return
         newest = pending[-1].message_id
         self.review([card for card in pending if card.message_id == newest])
@@ -106,12 +105,12 @@ class EditFlow:
         live = [card for card in cards if self._plan(card) and card.change is not None]
         for card in cards:
             if card.state == FAILED:
-                self.screen.notify(str(card.problem), title="Not applied", severity="error", timeout=15, markup=False)
+                self.host.notify(str(card.problem), title="Not applied", severity="error", timeout=15, markup=False)
         if not live:
             return
         by_target = {card.change.target: card for card in live}
         changes = [card.change for card in live]
-        self.screen.app.push_screen(ReviewScreen(changes, note), lambda done: self._decided(by_target, done or []))
+        self.host.app.push_screen(ReviewScreen(changes, note), lambda done: self._decided(by_target, done or []))
 
     def _decided(self, cards: dict[Path, EditCard], decisions: list[Decision]) -> None:
         for decision in decisions:
@@ -120,26 +119,26 @@ class EditFlow:
         accepted = [(d.change, d.text) for d in decisions if d.text is not None]
         if accepted:
             self._write(cards, accepted)
-        self.screen.refresh_bindings()
-        self.screen.prompt_input.focus()  # back to asking, whichever card the review was opened from
+        self.host.refresh_bindings()
+        self.host.prompt_input.focus()  # back to asking, whichever card the review was opened from
 
     def _write(self, cards: dict[Path, EditCard], accepted: list) -> None:
-        screen = self.screen
+        host = self.host
         message_id = cards[accepted[0][0].target].message_id
         try:
             result = self.session.apply_edits(message_id, accepted)
         except UserError as exc:  # the files are written; the history could not be saved
-            screen.notify(f"{exc}\nThe files are written, but /undo cannot restore them.", title="Not recorded",
-                          severity="error", timeout=30, markup=False)
+            host.notify(f"{exc}\nThe files are written, but /undo cannot restore them.", title="Not recorded",
+                        severity="error", timeout=30, markup=False)
             return
         for written in result.written:
             cards[Path(written.path)].state = APPLIED
         for path, reason in result.failed:
-            screen.notify(reason, title=f"{path} was not written", severity="error", timeout=20, markup=False)
+            host.notify(reason, title=f"{path} was not written", severity="error", timeout=20, markup=False)
         if result.written:
             names = ", ".join(self._shown(f.path) for f in result.written)
-            screen.notify(f"Applied to {names}. /undo restores {'them' if len(result.written) > 1 else 'it'}.",
-                          title="Edit applied", markup=False)
+            host.notify(f"Applied to {names}. /undo restores {'them' if len(result.written) > 1 else 'it'}.",
+                        title="Edit applied", markup=False)
         if result.stale:
             names = ", ".join(change.path for change in result.stale)
             self.review([cards[change.target] for change in result.stale],
@@ -153,7 +152,7 @@ class EditFlow:
         """Restore the files of the conversation's last applied edit, asking first if they changed since."""
         edit = self.session.last_applied_edit()
         if edit is None:
-            self.screen.notify("Nothing to undo: no edit of this conversation is applied.")
+            self.host.notify("Nothing to undo: no edit of this conversation is applied.")
             return
         try:
             self.session.undo_edit(edit)
@@ -165,7 +164,7 @@ class EditFlow:
                     self.session.undo_edit(edit, force=True)
                     self._undone(edit)
 
-            self.screen.app.push_screen(ConfirmScreen(
+            self.host.app.push_screen(ConfirmScreen(
                 f"{names} changed since the edit was applied. Undo anyway? Those later changes are lost."), sure)
             return
         self._undone(edit)
@@ -177,21 +176,21 @@ class EditFlow:
                 card.state = UNDONE
                 self._plan(card)
         names = ", ".join(self._shown(applied.path) for applied in edit.files)
-        self.screen.notify(f"Restored {names} as before the edit.", title="Undone", markup=False)
+        self.host.notify(f"Restored {names} as before the edit.", title="Undone", markup=False)
         self._history_changed()
 
     def listing(self) -> None:
         """The conversation's applied edits, newest first, as a notice (/edits)."""
         edits = self.session.applied_edits()
         if not edits:
-            self.screen.notify("No edit of this conversation has been applied.")
+            self.host.notify("No edit of this conversation has been applied.")
             return
         lines = []
         for edit in reversed(edits[-20:]):
             when = time.strftime("%H:%M", time.localtime(edit.created))
             names = ", ".join(self._shown(applied.path) for applied in edit.files)
             lines.append(f"{when}  {names}" + ("  (undone)" if edit.undone else ""))
-        self.screen.notify("\n".join(lines), title=f"Applied edits ({len(edits)})", timeout=20, markup=False)
+        self.host.notify("\n".join(lines), title=f"Applied edits ({len(edits)})", timeout=20, markup=False)
 
     # asking again
 
@@ -201,15 +200,15 @@ class EditFlow:
         question = (f"Your edit could not be applied ({card.problem}). {path} as it is now is with the files "
                     "above. Answer again with its path on a line of its own, then the whole new file, or SEARCH "
                     "blocks copied exactly from it.")
-        held = {entry.path for entry in self.screen.files}
+        held = {entry.path for entry in self.host.files}
         if path not in held and (self.session.working_set.root / path).is_file():
-            self.screen.add_files([path], then_send=question)
+            self._files.add([path], then_send=question)
         else:
-            await self.screen.send_question(question)
+            await self.host.send_question(question)
 
     def _history_changed(self) -> None:
         self.can_undo = self.session.last_applied_edit() is not None
-        self.screen.refresh_bindings()
+        self.host.refresh_bindings()
 
     def _absolute(self, path: str) -> str:
         return os.path.normpath(self.session.working_set.root / path)

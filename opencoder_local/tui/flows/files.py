@@ -2,80 +2,82 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from textual.message import Message
+from typing import TYPE_CHECKING, Any
 
 from opencoder_local.context.working_set import AddResult
+from opencoder_local.tui.flows.host import ChatHost, in_thread
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from opencoder_local.context.watcher import WorkingSetWatcher
-    from opencoder_local.tui.screens.chat import ChatScreen
-
-
-class FilesAdded(Message):
-    """`/add` or the @paths of a message were read (in a worker); `then_send` is that message."""
-
-    def __init__(self, result: AddResult, then_send: str | None):
-        super().__init__()
-        self.result = result
-        self.then_send = then_send
-
-
-class FilesRead(Message):
-    """Files of the working set changed on disk and were read again (on the watcher's thread)."""
 
 
 class FilesFlow:
-    def __init__(self, screen: ChatScreen):
-        self.screen = screen
+    def __init__(self, host: ChatHost):
+        self.host = host
         self._watcher: WorkingSetWatcher | None = None  # one for the screen, from the first file on
+        self._stopped = False
 
     def watch_disk(self) -> None:
         """Point the one watcher at the working set's files (started with the first file)."""
-        paths = self.screen.session.working_set.watched_paths()
+        if self._stopped:
+            return
+        paths = self.host.session.working_set.watched_paths()
         if self._watcher is None:
             if not paths:
                 return
             from opencoder_local.context.watcher import WorkingSetWatcher  # watchdog loads with the first file
 
-            self._watcher = WorkingSetWatcher(self._reread)
+            # the app, found here: from the watcher's thread, a screen that is closing has none
+            self._watcher = WorkingSetWatcher(partial(self._reread, self.host.app))
         self._watcher.watch(paths)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop watching. In a thread: the watcher's last callback may be waiting for this loop to run it."""
+        self._stopped = True
         if self._watcher is not None:
-            self._watcher.stop()
+            await asyncio.to_thread(self._watcher.stop)
 
-    def _reread(self, paths: set[Path]) -> None:
+    def _reread(self, app: App[Any], paths: set[Path]) -> None:
         """On the watcher's thread (debounced there): read the changed files, then show them."""
-        if self.screen.session.working_set.refresh(paths):
-            self.screen.post_message(FilesRead())
+        if self.host.session.working_set.refresh(paths):
+            app.call_from_thread(self._show_reread)
+
+    def _show_reread(self) -> None:
+        if not self._stopped:  # the screen is closing
+            self.host.sync_files()
 
     def add(self, specs: list[str], then_send: str | None = None) -> None:
         """Add files, globs, folders, ranges within the window's room, in a worker (a folder of
         thousands never freezes the screen); `then_send` is the message that named them."""
-        session, screen = self.screen.session, self.screen
+        self.host.run_worker(self._add(specs, then_send), group="add")
 
-        def read() -> None:
-            screen.post_message(FilesAdded(session.add_files(specs, then_send or ""), then_send))
-
-        screen.run_worker(read, thread=True, group="add")
-
-    async def added(self, message: FilesAdded) -> None:
-        screen, result = self.screen, message.result
+    async def _add(self, specs: list[str], then_send: str | None) -> None:
+        host = self.host
+        result: AddResult = await in_thread(host, partial(host.session.add_files, specs, then_send or ""),
+                                            group="read")
+        if self._stopped:
+            return  # the screen is closing
         for spec, reason in result.refused:
-            screen.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=20, markup=False)
+            host.notify(f"{spec}: {reason}", title="Not added", severity="error", timeout=20, markup=False)
         for notice in result.notices:
-            screen.notify(notice, title="Files", severity="warning", timeout=15, markup=False)
-        if result.added and message.then_send is None:
+            host.notify(notice, title="Files", severity="warning", timeout=15, markup=False)
+        if result.added and then_send is None:
             tokens = sum(entry.tokens for entry in result.added)
             count = len(result.added)
-            screen.notify(f"Added {count:,} file{'s' if count != 1 else ''} ({tokens:,} tokens).", markup=False)
-        screen.sync_files()
-        if message.then_send is None:
-            return
-        if result.refused:
-            screen.notify("Not sent: fix or remove the @path, then press Enter.", severity="warning", timeout=15)
-        if (result.refused or not await screen.send_question(message.then_send)) and not screen.prompt_input.text:
-            screen.prompt_input.text = message.then_send  # back in the box, to fix and send again
+            host.notify(f"Added {count:,} file{'s' if count != 1 else ''} ({tokens:,} tokens).", markup=False)
+        host.sync_files()
+        if then_send is not None:
+            host.call_later(self._send, then_send, bool(result.refused))  # on the screen's queue, like a key
+
+    async def _send(self, text: str, refused: bool) -> None:
+        """Send the message that named the files, unless one was refused: then it goes back in the box."""
+        host = self.host
+        if refused:
+            host.notify("Not sent: fix or remove the @path, then press Enter.", severity="warning", timeout=15)
+        if (refused or not await host.send_question(text)) and not host.prompt_input.text:
+            host.prompt_input.text = text  # back in the box, to fix and send again

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from opencoder_local.context.code_blocks import CodeBlock, code_blocks
 from opencoder_local.errors import UserError
 from opencoder_local.files import check_replaceable, user_path, write_atomic
 from opencoder_local.tui.clipboard import copy_text
+from opencoder_local.tui.flows.host import ChatHost
 from opencoder_local.tui.screens.ask import AskScreen
 from opencoder_local.tui.screens.code_picker import CodePickerScreen
 from opencoder_local.tui.screens.confirm import ConfirmScreen
 
-if TYPE_CHECKING:
-    from opencoder_local.tui.screens.chat import ChatScreen
-
 
 class CodeFlow:
-    def __init__(self, screen: ChatScreen):
-        self.screen = screen
+    def __init__(self, host: ChatHost):
+        self.host = host
 
     def blocks(self) -> list[CodeBlock]:
         """The conversation's code blocks, newest first (answers only); a notice when there are none."""
         found: list[CodeBlock] = []
-        for message in reversed(self.screen.session.messages):
+        for message in reversed(self.host.session.messages):
             if message.role == "assistant":
                 found.extend(reversed(code_blocks(message.content)))
         if not found:
-            self.screen.notify("No code block in this conversation's answers yet.")
+            self.host.notify("No code block in this conversation's answers yet.")
         return found
 
     def copy_last(self) -> None:
@@ -47,13 +45,13 @@ class CodeFlow:
 
     def _choose(self, title: str, then: Callable[[CodeBlock], None]) -> None:
         if blocks := self.blocks():
-            self.screen.app.push_screen(CodePickerScreen(title, blocks), lambda block: block and then(block))
+            self.host.app.push_screen(CodePickerScreen(title, blocks), lambda block: block and then(block))
 
     def copy(self, block: CodeBlock) -> None:
-        used = copy_text(self.screen.app, block.code)
+        used = copy_text(self.host.app, block.code)
         lines = len(block.code.splitlines())
-        self.screen.notify(f"Copied {lines} line{'s' if lines != 1 else ''} of {block.language or 'code'} "
-                           f"({', '.join(used)}).", markup=False)
+        self.host.notify(f"Copied {lines} line{'s' if lines != 1 else ''} of {block.language or 'code'} "
+                         f"({', '.join(used)}).", markup=False)
 
     def save(self, block: CodeBlock) -> None:
         def save(path: str | None) -> None:
@@ -61,14 +59,14 @@ class CodeFlow:
                 self.write_file(path, block.code if block.code.endswith("\n") else block.code + "\n",
                                 "Saved the code block")
 
-        self.screen.app.push_screen(AskScreen("Save code block to file", str(Path.cwd() / block.suggested_name)), save)
+        self.host.app.push_screen(AskScreen("Save code block to file", str(Path.cwd() / block.suggested_name)), save)
 
     def write_file(self, path: str, text: str, done: str) -> None:
         """Write `text` to `path`, asking first if that replaces a file; only regular files are replaced."""
-        screen = self.screen
+        host = self.host
 
         def failed(message: str) -> None:
-            screen.notify(f"{message}. Choose another path.", severity="error", markup=False)
+            host.notify(f"{message}. Choose another path.", severity="error", markup=False)
 
         try:
             target = user_path(path)
@@ -89,9 +87,9 @@ class CodeFlow:
             except UserError as exc:
                 failed(str(exc))
                 return
-            screen.notify(f"{done} to {target}.", markup=False)
+            host.notify(f"{done} to {target}.", markup=False)
 
         if target.is_file():
-            screen.app.push_screen(ConfirmScreen(f"{target} exists. Replace it?"), write)
+            host.app.push_screen(ConfirmScreen(f"{target} exists. Replace it?"), write)
         else:
             write()

@@ -25,11 +25,12 @@ from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_messag
     key_table, typed_command, unknown_command
 from opencoder_local.tui.flows.conversations import ConversationFlow
 from opencoder_local.tui.flows.edits import EditFlow
-from opencoder_local.tui.flows.files import FilesAdded, FilesFlow, FilesRead
-from opencoder_local.tui.flows.model import EngineFailed, EngineLoaded, ModelFlow
+from opencoder_local.tui.flows.files import FilesFlow
+from opencoder_local.tui.flows.model import ModelFlow
 from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.flows.slash import SlashCommands
 from opencoder_local.tui.pacer import IncomingText
+from opencoder_local.tui.phase import Phase
 from opencoder_local.tui.screens.help import HelpScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
 from opencoder_local.tui.widgets.edit_card import EditCard
@@ -43,7 +44,8 @@ COUNT_DELAY_S = 0.15
 
 
 class ChatScreen(Screen):
-    """The chat; what its keys and commands do beyond a turn lives in tui/flows, one object per job."""
+    """The chat; what its keys and commands do beyond a turn lives in tui/flows, one object per job,
+    each seeing this screen as a ChatHost (tui/flows/host.py)."""
 
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
@@ -62,6 +64,7 @@ class ChatScreen(Screen):
         Binding("f2", "rename", "Rename", show=False),
     ]
 
+    phase: reactive[Phase] = reactive(Phase.NO_MODEL, init=False)  # what the chat is doing: one owner
     files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
 
     class Counted(Message):
@@ -79,18 +82,16 @@ class ChatScreen(Screen):
         super().__init__()
         self.session = session
         self.settings = settings
-        self.engine_factory = engine_factory
-        self.generating = False
         self.editing: StoredMessage | None = None
         self._count_timer: Timer | None = None
         self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
         self._shown_seq = 0  # the newest count shown
-        self.model = ModelFlow(self)
-        self.conversations = ConversationFlow(self)
-        self.code = CodeFlow(self)
-        self.edits = EditFlow(self)
-        self.slash = SlashCommands(self)
+        self.model = ModelFlow(self, lambda: engine_factory(self.settings))
         self.files_flow = FilesFlow(self)
+        self.code = CodeFlow(self)
+        self.edits = EditFlow(self, self.files_flow)
+        self.conversations = ConversationFlow(self, self.model, self.code)
+        self.slash = SlashCommands(self, self.files_flow, self.edits, self.action_help)
 
     def compose(self) -> ComposeResult:
         newline = key_hints(PromptInput.BINDINGS)["newline"]
@@ -125,16 +126,31 @@ class ChatScreen(Screen):
         except UserError as exc:
             self.app.notify(str(exc), title="That did not work", severity="error", timeout=15, markup=False)
 
-    def on_unmount(self) -> None:
-        # However the app ends (its own unmount may find the screens already gone), the answer
-        # stops, the model process ends at once, and the files are no longer watched.
+    async def on_unmount(self) -> None:
+        await self.shut_down()
+
+    async def shut_down(self) -> None:
+        """However the app ends (it closes its screens first): the answer stops and is saved as
+        stopped, the model process ends at once (even mid-load), and the files are no longer watched."""
         self.session.stop()
-        self.close_engines()
-        self.files_flow.stop()
+        self.model.close()
+        await self.files_flow.stop()
+
+    @property
+    def generating(self) -> bool:
+        return self.phase.answering
+
+    def watch_phase(self, phase: Phase) -> None:
+        self.status.show_phase(phase, self.settings.model)
+        self.refresh_bindings()
 
     @property
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
 
     @property
     def log_view(self) -> ChatLog:
@@ -143,19 +159,6 @@ class ChatScreen(Screen):
     @property
     def prompt_input(self) -> PromptInput:
         return self.query_one(PromptInput)
-
-    # the model (ModelFlow)
-
-    @on(EngineLoaded)
-    def _engine_loaded(self, message: EngineLoaded) -> None:
-        self.model.loaded(message.engine)
-
-    @on(EngineFailed)
-    def _engine_failed(self, message: EngineFailed) -> None:
-        self.model.failed(message.error)
-
-    def close_engines(self) -> None:
-        self.model.close()
 
     # sending and answering
 
@@ -180,7 +183,7 @@ class ChatScreen(Screen):
         mentioned = [spec for spec in file_mentions(text, self.session.working_set.root) if spec not in held]
         if mentioned and not self.generating:
             self.prompt_input.clear()  # on its way: back in the box if a file is refused
-            self.add_files(mentioned, then_send=text)
+            self.files_flow.add(mentioned, then_send=text)
         elif text and await self.send_question(text):
             self.prompt_input.clear()
 
@@ -213,8 +216,7 @@ class ChatScreen(Screen):
         self.query_one(PathCompletions).close()
         view = await self.log_view.add(AssistantMessage())
         incoming = view.start_stream()
-        self.generating = True
-        self.status.set_state("generating", "-busy")
+        self.phase = Phase.GENERATING
         self._generate(view, incoming, self.status)
         self.schedule_count()
 
@@ -239,15 +241,15 @@ class ChatScreen(Screen):
         view.post_message(AssistantMessage.Done(answer.status, answer.id, stats))
 
     async def on_assistant_message_done(self, done: AssistantMessage.Done) -> None:
-        self.generating = False
+        if done.engine_stopped:
+            self.model.stopped(done.error)
+        else:
+            self.phase = Phase.STOPPED if done.status in (STOPPED, CUT_SHORT) else Phase.IDLE
         if done.stats is not None:
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
             if self.session.engine is not None:
                 self.status.show_turn(self.session.engine.backend, done.stats)
-        self.status.set_state("stopped" if done.status in (STOPPED, CUT_SHORT) else "ready", "-ready")
-        if done.engine_stopped:
-            self.model.stopped(done.error)
-        elif done.error:
+        if done.error and not done.engine_stopped:
             self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()
             if last is not None and not last.content:
@@ -300,19 +302,10 @@ class ChatScreen(Screen):
             self.files_flow.watch_disk()  # other files (an edit changes only their text: the same folders stay watched)
         self.schedule_count()
 
-    def add_files(self, specs: list[str], then_send: str | None = None) -> None:
-        self.files_flow.add(specs, then_send)
-
-    @on(FilesAdded)
-    async def _files_added(self, message: FilesAdded) -> None:
-        await self.files_flow.added(message)
-
-    @on(FilesRead)
-    def _files_read(self) -> None:
-        self.sync_files()
-
     async def show_conversation(self) -> None:
-        """Show the session's conversation as it is now: its messages, their edit cards, its files."""
+        """Show the session's conversation as it is now: its messages, their edit cards, its files
+        (a message being edited belonged to the one shown before)."""
+        self.editing = None
         await self.log_view.show(self.session.messages)
         await self.edits.show_cards()
         self.sync_files()
@@ -351,6 +344,7 @@ class ChatScreen(Screen):
     def action_stop(self) -> None:
         if self.generating:
             self.session.stop()
+            self.phase = Phase.STOPPING
         elif self.editing is not None:
             self.editing = None
             self.prompt_input.clear()
@@ -382,13 +376,13 @@ class ChatScreen(Screen):
         self.notify("Editing your last message: Enter resends it, Esc cancels.")
 
     def action_toggle_sidebar(self) -> None:
-        sidebar = self.query_one(Sidebar)
+        sidebar = self.sidebar
         sidebar.display = not sidebar.display
         if not sidebar.display:
             self.prompt_input.focus()
 
     def action_search(self) -> None:
-        sidebar = self.query_one(Sidebar)
+        sidebar = self.sidebar
         sidebar.display = True
         sidebar.focus_search()
 

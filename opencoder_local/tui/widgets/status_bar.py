@@ -10,9 +10,12 @@ from textual.message import Message
 from textual.widgets import Label
 
 from opencoder_local.engine.protocol import TurnStats
+from opencoder_local.tui.phase import Phase
 
 
 RATE_INTERVAL_S = 0.5
+_PHASE_CLASSES = {Phase.IDLE: "-ready", Phase.STOPPED: "-ready", Phase.NO_MODEL: "-error",
+                  Phase.MODEL_STOPPED: "-error"}  # every other phase is busy
 
 
 class StatusBar(Horizontal):
@@ -30,10 +33,11 @@ class StatusBar(Horizontal):
         for name in ("state", "model", "backend", "context", "rate"):
             yield Label("", id=name, markup=False)  # a model's file name may contain [brackets]
 
-    def set_state(self, text: str, kind: str = "") -> None:
+    def show_phase(self, phase: Phase, model: str | None) -> None:
+        """What the chat is doing (a question waiting for the model shows as the load it waits for)."""
         label = self.query_one("#state", Label)
-        label.update(text)
-        label.set_classes(kind)
+        label.update(f"loading {model}…" if phase.loading else phase.value)
+        label.set_classes(_PHASE_CLASSES.get(phase, "-busy"))
 
     def set_model(self, name: str, quantization: str, backend: str) -> None:
         shown = name if quantization.lower() in name.lower() else f"{name} {quantization}"
