@@ -1,7 +1,8 @@
 """Paths a user gives us, and the one atomic file write every part of the project uses.
 
-A user's path is expanded once, here: an unknown `~user`, a NUL byte or text the file
-system cannot encode is a one-line error instead of a traceback from deep in pathlib.
+A user's path is expanded once, here: an unknown `~user`, a NUL byte, text the file system
+cannot encode or a name longer than the file system allows is a one-line error instead of a
+traceback from deep in pathlib.
 
 An atomic write fills a temporary file in the target's folder, fsyncs it and renames it
 over the target, so a reader sees the old file or the new one, never half of one. Only a
@@ -30,8 +31,12 @@ _KINDS = {
 }
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+PATH_MAX = 4096  # bytes in a whole path the kernel takes
+
+
 class PathError(UserError):
-    """A path the user gave cannot be used at all (unknown ~user, NUL byte, bad encoding)."""
+    """A path the user gave cannot be used at all (unknown ~user, NUL byte, bad encoding, too long)."""
 
 
 class FileWriteError(UserError):
@@ -44,13 +49,32 @@ def user_path(text: str | os.PathLike[str]) -> Path:
     if "\0" in raw:
         raise PathError(f"{raw!r} is not a usable path: it contains a NUL character")
     try:
-        os.fsencode(raw)
-        return Path(raw).expanduser()
+        path = Path(raw).expanduser()
+        check_length(path)
+        return path
     except UnicodeError:
         raise PathError(f"{raw!r} is not a usable path: it cannot be encoded for this file system") from None
     except RuntimeError:  # pathlib: "Could not determine home directory."
         user = raw[1:].split("/", 1)[0] or os.environ.get("USER", "the current user")
         raise PathError(f"cannot expand {raw.split('/', 1)[0]} in {raw}: no home folder known for {user}") from None
+
+
+def check_length(path: str | os.PathLike[str]) -> None:
+    """A PathError when the path, or one name in it, is longer than a file system takes
+    (the kernel would say ENAMETOOLONG); UnicodeError when it cannot be encoded at all."""
+    encoded = os.fsencode(path)
+    longest = max(encoded.split(b"/"), key=len)
+    if len(longest) > NAME_MAX:
+        raise PathError(f"the path is too long: a name in it has {len(longest):,} bytes, at most {NAME_MAX} "
+                        f"are allowed ({short(os.fsdecode(longest))})")
+    if len(encoded) > PATH_MAX:
+        raise PathError(f"the path is too long: {len(encoded):,} bytes, at most {PATH_MAX:,} are allowed "
+                        f"({short(os.fsdecode(encoded))})")
+
+
+def short(text: str, keep: int = 40) -> str:
+    """Long text cut to its first `keep` characters for a one-line message."""
+    return text if len(text) <= keep else text[:keep] + "…"
 
 
 def check_replaceable(path: Path) -> None:
