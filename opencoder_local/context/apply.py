@@ -3,8 +3,9 @@
 The path rules: a target must stay inside the project folder (symlinks resolved), must not be in
 `.git/`, and must not be ignored by `.gitignore`. A plan holds the file's bytes as its diff was
 made; a write replaces the file atomically (keeping its permissions) only if it still holds those
-bytes, so a file changed on disk since is never overwritten unseen. Line ends (CRLF or LF) and a
-UTF-8 BOM stay as the file had them. Undo puts the bytes from before back, byte for byte.
+bytes, so a file changed on disk since is never overwritten unseen. Each unchanged line keeps its
+own line end (CRLF or LF, mixed or not), a changed line takes the end of the line it replaces or
+follows, and a UTF-8 BOM stays as the file had it. Undo puts the bytes from before back, byte for byte.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from opencoder_local.context.diffs import FileDiff, diff_text
+from opencoder_local.context.diffs import FileDiff, diff_text, opcodes
 from opencoder_local.context.edits import EditFailed, ProposedEdit, new_text
 from opencoder_local.context.project_files import is_ignored
 from opencoder_local.errors import UserError
@@ -46,16 +47,21 @@ class PlannedChange:
     old: str  # its text with LF line ends ("" for a new file)
     new: str  # the proposed text, LF line ends
     diff: FileDiff
-    crlf: bool = False  # the file's lines end in CRLF: so will the new text's
+    ends: tuple[str, ...] = ()  # each old line's end as the file has it: "\r\n" or "\n"
     bom: bool = False
 
     @property
     def is_new(self) -> bool:
         return self.before is None
 
+    @property
+    def crlf(self) -> bool:
+        """Most of the file's lines end in CRLF."""
+        return 2 * self.ends.count("\r\n") > len(self.ends)
+
     def encoded(self, text: str) -> bytes:
-        """`text` (LF line ends) as this file stores it."""
-        data = (text.replace("\n", "\r\n") if self.crlf else text).encode("utf-8")
+        """`text` (LF line ends) as this file stores it: only the lines that change take a new end."""
+        data = _with_line_ends(self.old, text, self.ends).encode("utf-8")
         return BOM + data if self.bom else data
 
 
@@ -97,8 +103,8 @@ def plan(root: Path, edit: ProposedEdit) -> PlannedChange:
     """The change `edit` makes to the file on disk now, or EditRefused with the reason."""
     target = check_target(root, edit.path)
     before = _read(target)
-    crlf = bom = False
-    old = ""
+    bom = False
+    old, ends = "", ()
     if before is not None:
         bom = before.startswith(BOM)
         try:
@@ -107,14 +113,14 @@ def plan(root: Path, edit: ProposedEdit) -> PlannedChange:
             raise EditRefused(f"{edit.path}: not UTF-8 text, so it is not edited here") from None
         if "\0" in old:
             raise EditRefused(f"{edit.path}: a binary file, so it is not edited here")
-        crlf = "\r\n" in old
+        ends = tuple("\r\n" if line.endswith("\r") else "\n" for line in old.split("\n")[:-1])
         old = old.replace("\r\n", "\n")
     try:
         new = new_text(edit, old if before is not None else None)
     except EditFailed as exc:
         raise EditRefused(f"{edit.path}: {exc}", ask_again=True, block=exc.block) from None
     shown = target.relative_to(root).as_posix()
-    return PlannedChange(edit, shown, target, before, old, new, diff_text(old, new), crlf, bom)
+    return PlannedChange(edit, shown, target, before, old, new, diff_text(old, new), ends, bom)
 
 
 def write(accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
@@ -154,6 +160,21 @@ def restore(files: Sequence[AppliedFile], force: bool = False) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, applied.before)
+
+
+def _with_line_ends(old: str, new: str, ends: tuple[str, ...]) -> str:
+    """`new` (LF line ends) with the line ends of `old`'s file: an unchanged line keeps its own, a
+    changed one takes the end of the line it replaces (or the one before it, for an insertion)."""
+    kinds = set(ends)
+    if kinds != {"\r\n", "\n"}:
+        return new.replace("\n", "\r\n") if kinds == {"\r\n"} else new
+    a, b = old.split("\n"), new.split("\n")  # the last piece of each follows the last line end
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in opcodes(a, b):
+        for j in range(j1, j2):
+            i = i1 + (j - j1) if tag == "equal" else min(i1 + (j - j1), i2 - 1) if i2 > i1 else i1 - 1
+            out.append(b[j] + ends[min(max(i, 0), len(ends) - 1)] if j < len(b) - 1 else b[j])
+    return "".join(out)
 
 
 def _inside(path: Path, root: Path) -> bool:

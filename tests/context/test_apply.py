@@ -201,3 +201,29 @@ def test_a_line_range_is_never_the_only_file_an_untied_block_goes_to(project):
     session.working_set.drop()
     session.working_set.add(["src/calc.py"])
     assert [edit.path for edit in session.proposed_edits(block)] == ["src/calc.py"]
+
+
+def test_mixed_line_ends_change_only_on_the_lines_replaced(project):
+    target = project / "src" / "mixed.py"
+    target.write_bytes(b"a = 1\r\nb = 2\nc = 3\r\nd = 4\ne = 5")
+    edit = ProposedEdit("src/mixed.py", replacements=(
+        Replacement(["b = 2"], ["b = 20", "bb = 21"]), Replacement(["d = 4"], ["d = 40"]),
+        Replacement(["e = 5"], ["e = 50"])))
+    apply_all(project, edit)
+    assert target.read_bytes() == b"a = 1\r\nb = 20\nbb = 21\nc = 3\r\nd = 40\ne = 50"
+
+
+def test_a_whole_file_for_a_mixed_file_keeps_each_unchanged_lines_end(project):
+    target = project / "src" / "mixed.py"
+    target.write_bytes(b"one\r\ntwo\nthree\r\n")
+    apply_all(project, whole("src/mixed.py", "zero\none\ntwo\nthree\nfour\n"))
+    assert target.read_bytes() == b"zero\r\none\r\ntwo\nthree\r\nfour\r\n"
+
+
+def test_an_ambiguous_search_block_is_refused_so_the_model_can_be_asked_again(project):
+    target = project / "src" / "calc.py"
+    target.write_text(CALC + "\n\ndef mul(a, b):\n    return a + b\n")
+    edit = ProposedEdit("src/calc.py", replacements=(Replacement(["    return a + b"], ["    return a * b"]),))
+    with pytest.raises(EditRefused, match="matches 2 places") as refused:
+        plan(project, edit)
+    assert refused.value.ask_again and refused.value.block == 1
