@@ -77,6 +77,15 @@ def short(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else text[:keep] + "…"
 
 
+def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Is `path` below `folder` (not the folder itself)? Both taken as written: resolve them first."""
+    try:
+        relative = Path(path).relative_to(folder)
+    except ValueError:
+        return False
+    return relative != Path(".")
+
+
 def check_replaceable(path: Path) -> None:
     """Refuse, in one line, a target that exists and is not a regular file (symlinks followed)."""
     try:

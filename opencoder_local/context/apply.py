@@ -19,7 +19,7 @@ from opencoder_local.context.diffs import FileDiff, diff_text, opcodes
 from opencoder_local.context.edits import EditFailed, ProposedEdit, new_text
 from opencoder_local.context.project_files import is_ignored
 from opencoder_local.errors import UserError
-from opencoder_local.files import check_replaceable, write_atomic
+from opencoder_local.files import check_replaceable, inside, write_atomic
 from opencoder_local.store import AppliedFile
 
 MAX_EDIT_BYTES = 4 << 20  # a file larger than this is not edited from a chat answer
@@ -84,15 +84,15 @@ def check_target(root: Path, path: str) -> Path:
     """The absolute file a proposed path names, or EditRefused: outside the project, in .git/, ignored."""
     if not path or "\0" in path:
         raise EditRefused(f"{path!r} is not a usable path")
-    if path.startswith("~") or (Path(path).is_absolute() and not _inside(Path(path), root)):
+    if path.startswith("~") or (Path(path).is_absolute() and not inside(Path(path), root)):
         raise EditRefused(f"{path}: outside the project folder {root}")
     target = Path(os.path.normpath(root / path))
-    if not _inside(target, root):
+    if not inside(target, root):
         raise EditRefused(f"{path}: outside the project folder {root}")
     relative = target.relative_to(root)
     if ".git" in relative.parts:
         raise EditRefused(f"{path}: inside .git/, which only git writes")
-    if not _inside(Path(os.path.realpath(target)), Path(os.path.realpath(root))):
+    if not inside(Path(os.path.realpath(target)), Path(os.path.realpath(root))):
         raise EditRefused(f"{path}: a symlink to outside the project folder {root}")
     if is_ignored(root, relative.as_posix()):
         raise EditRefused(f"{path}: ignored by .gitignore")
@@ -175,14 +175,6 @@ def _with_line_ends(old: str, new: str, ends: tuple[str, ...]) -> str:
             i = i1 + (j - j1) if tag == "equal" else min(i1 + (j - j1), i2 - 1) if i2 > i1 else i1 - 1
             out.append(b[j] + ends[min(max(i, 0), len(ends) - 1)] if j < len(b) - 1 else b[j])
     return "".join(out)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return path != root
 
 
 def _read(target: Path) -> bytes | None:

@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Iterator
 
+from opencoder_local.files import inside
+
 SKIPPED_FOLDERS = frozenset({"node_modules", "bower_components", "__pycache__", "site-packages", "venv"})
 GLOB_CHARS = frozenset("*?[")
 GIT_SECONDS = 10.0
@@ -40,6 +42,21 @@ def glob_matcher(pattern: str):
 
     spec = pathspec.PathSpec.from_lines("gitignore", ["/" + pattern.lstrip("/")])
     return spec.match_file
+
+
+def sendable_name(path: str) -> bool:
+    """Can this name be shown and sent as it is: UTF-8 text (a file system name need not be) with no
+    control characters (a newline or an escape would break the prompt's lines and the screen)?"""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(char < " " or "\x7f" <= char <= "\x9f" for char in path)
+
+
+def leaves(folder: Path, path: str | os.PathLike[str]) -> bool:
+    """Does `path`, named under `folder`, lead outside it once its symlinks are resolved?"""
+    return not inside(os.path.realpath(path), os.path.realpath(folder))
 
 
 def skipped_part(name: str) -> bool:

@@ -240,3 +240,69 @@ def test_completions_match_fuzzily_best_first(project):
     assert ws.completions("") == ["README.md", "src/app.py", "src/pkg/util.py"]
     assert ws.completions("zzz") == []
     assert len(ws.completions("", limit=2)) == 2
+
+
+@pytest.fixture
+def secret(tmp_path):
+    outside = tmp_path / "secret" / "notes.md"
+    outside.parent.mkdir()
+    outside.write_text("the password is hunter2\n")
+    return outside
+
+
+@pytest.mark.parametrize("git", [False, True], ids=["walked", "git ls-files"])
+def test_a_folder_or_glob_skips_symlinks_that_leave_the_project(project, secret, git):
+    (project / "docs").mkdir()
+    (project / "docs" / "notes.md").symlink_to(secret)
+    (project / ".hidden").mkdir()
+    (project / ".hidden" / "kept.md").write_text("kept\n")
+    (project / "docs" / "readme.md").symlink_to(project / ".hidden" / "kept.md")  # it stays inside: kept
+    if git:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        subprocess.run(["git", "init", "-q", str(project)], check=True)
+    ws = WorkingSet(project)
+    for spec in (".", "docs", "docs/*.md"):
+        ws.drop()
+        result = ws.add([spec])
+        assert "docs/notes.md" not in paths(result) and "docs/readme.md" in paths(result)
+        assert f"{spec}: skipped 1 symlink leading outside the project" in " ".join(result.notices)
+    assert "hunter2" not in ws.message()
+
+
+def test_a_symlink_that_leaves_the_project_named_alone_is_shown_by_its_real_path(project, secret):
+    (project / "link.txt").symlink_to(secret)
+    (project / "docs").symlink_to(secret.parent)
+    ws = WorkingSet(project)
+    result = ws.add(["link.txt", "docs/notes.md"])
+    assert paths(result) == [secret.as_posix()]  # the same file, added once
+    ws.drop()
+    assert paths(ws.add(["docs"])) == [secret.as_posix()]  # a linked folder: listed where it really is
+    assert f"File `{secret.as_posix()}`" in ws.message() and "link.txt" not in ws.message()
+
+
+def test_an_attached_link_retargeted_outside_the_project_goes_missing(project, secret):
+    link = project / "link.md"
+    link.symlink_to(project / "README.md")
+    ws = WorkingSet(project)
+    ws.add(["link.md"])
+    link.unlink()
+    link.symlink_to(secret)
+    (entry,) = ws.refresh([link])
+    assert entry.path == "link.md" and entry.state == "missing" and "outside the project" in entry.warning
+    assert "hunter2" not in ws.message()
+
+
+@pytest.mark.parametrize("name", [b"bad\xff.py", b"new\nline.py", b"esc\x1b[2J.py", b"bell\x07.py"],
+                         ids=["not UTF-8", "newline", "ANSI escape", "BEL"])
+def test_a_name_that_cannot_be_sent_is_skipped_in_folders_and_refused_alone(project, name):
+    (project / os.fsdecode(name)).write_text("x = 1\n")
+    ws = WorkingSet(project)
+    result = ws.add(["."])
+    assert len(result.added) == 3 and all(entry.path.isprintable() for entry in result.added)
+    assert ".: skipped 1 file whose name is not UTF-8 text or holds control characters" in result.notices[0]
+    ws.message().encode("utf-8")  # what the model is sent can be encoded
+    assert os.fsdecode(name) not in ws.completions("")
+    [(spec, reason)] = ws.add([os.fsdecode(name)]).refused
+    assert "its name is not UTF-8 text or holds control characters" in reason
+
