@@ -1,7 +1,8 @@
 """Proposed edits planned against the project folder and written there.
 
 The path rules: a target must stay inside the project folder (symlinks resolved), must not be in
-`.git/`, and must not be ignored by `.gitignore`. A plan holds the file's bytes as its diff was
+`.git/`, and must not be ignored by `.gitignore`. They are checked when the diff is made and again
+at the moment of writing, and the write itself never follows a symlink out of the project. A plan holds the file's bytes as its diff was
 made; a write replaces the file atomically (keeping its permissions) only if it still holds those
 bytes, so a file changed on disk since is never overwritten unseen. Each unchanged line keeps its
 own line end (CRLF or LF, mixed or not), a changed line takes the end of the line it replaces or
@@ -19,7 +20,7 @@ from opencoder_local.context.diffs import FileDiff, diff_text, opcodes
 from opencoder_local.context.edits import EditFailed, ProposedEdit, new_text
 from opencoder_local.context.project_files import is_ignored
 from opencoder_local.errors import UserError
-from opencoder_local.files import check_replaceable, inside, write_atomic
+from opencoder_local.files import check_replaceable, inside, write_atomic, write_inside
 from opencoder_local.store import AppliedFile
 
 MAX_EDIT_BYTES = 4 << 20  # a file larger than this is not edited from a chat answer
@@ -47,6 +48,7 @@ class PlannedChange:
     old: str  # its text with LF line ends ("" for a new file)
     new: str  # the proposed text, LF line ends
     diff: FileDiff
+    root: Path  # the project folder the rules hold in
     ends: tuple[str, ...] = ()  # each old line's end as the file has it: "\r\n" or "\n"
     bom: bool = False
 
@@ -120,7 +122,7 @@ def plan(root: Path, edit: ProposedEdit) -> PlannedChange:
     except EditFailed as exc:
         raise EditRefused(f"{edit.path}: {exc}", ask_again=True, block=exc.block) from None
     shown = target.relative_to(root).as_posix()
-    return PlannedChange(edit, shown, target, before, old, new, diff_text(old, new), ends, bom)
+    return PlannedChange(edit, shown, target, before, old, new, diff_text(old, new), root, ends, bom)
 
 
 def write(accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
@@ -130,17 +132,20 @@ def write(accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
     stale; one that cannot be written is returned as failed; the others are written."""
     result = WriteResult()
     for change, text in accepted:
+        try:
+            check_target(change.root, change.edit.path)  # a folder may have become a symlink since the diff
+        except EditRefused as exc:
+            result.failed.append((change.path, str(exc)))
+            continue
         current = _read_quietly(change.target)
         if current != change.before:
             result.stale.append(change)
             continue
         data = change.encoded(text)
         try:
-            if change.is_new:
-                change.target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(change.target, data)
-        except (OSError, UserError) as exc:
-            result.failed.append((change.path, str(exc) if isinstance(exc, UserError) else exc.strerror or str(exc)))
+            write_inside(change.root, change.target, data)
+        except UserError as exc:
+            result.failed.append((change.path, str(exc)))
             continue
         result.written.append(AppliedFile(str(change.target), change.before, data))
     return result
