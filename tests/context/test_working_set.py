@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -306,3 +307,39 @@ def test_a_name_that_cannot_be_sent_is_skipped_in_folders_and_refused_alone(proj
     [(spec, reason)] = ws.add([os.fsdecode(name)]).refused
     assert "its name is not UTF-8 text or holds control characters" in reason
 
+
+
+PATHOLOGICAL = "a*a*a*a*a*a*a*a*a*a*a*a*b"
+
+
+def test_a_pathological_gitignore_pattern_is_matched_in_bounded_time(tmp_path):
+    """pathspec's own regex backtracks for minutes on this name; the rewritten one answers at once."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / ".gitignore").write_text(PATHOLOGICAL + "\n")
+    (root / ("a" * 60)).write_text("x\n")
+    (root / ("a" * 59 + "b")).write_text("ignored\n")
+    script = ("import sys; from pathlib import Path; from opencoder_local.context.working_set import WorkingSet; "
+              "ws = WorkingSet(Path(sys.argv[1])); print([e.path for e in ws.add(['.']).added]); "
+              f"print(ws.add(['*{PATHOLOGICAL}']).refused[0][1])")
+    done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == [f"['{'a' * 60}']", "no text files to add (hidden, ignored by .gitignore, "
+                                                          "or none there)"], done.stderr
+
+
+def test_the_rewritten_patterns_match_exactly_what_pathspecs_own_do():
+    import random
+    import re
+
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+    from opencoder_local.context.project_files import linear_regex
+
+    chance = random.Random(19)
+    for pattern in ["a*a*a*b", "x?[a-c]*.py", "**/f*o*o/", "[]]*x*y", "a**b", "src/**/x*y*z", "/a*b/*c*d/e",
+                    "*a*", r"\**x*y", "[!a]*b*c", "*.py", PATHOLOGICAL]:
+        regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern)
+        theirs, ours = re.compile(regex), re.compile(linear_regex(regex))
+        for _ in range(2000):
+            name = "".join(chance.choice("ab/.cxyz") for _ in range(chance.randint(0, 14)))
+            assert bool(theirs.match(name)) == bool(ours.match(name)), (pattern, name)
