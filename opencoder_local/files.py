@@ -173,7 +173,10 @@ def write_inside(folder: Path, dest: Path, data: bytes) -> None:
     if not inside(target, root):
         raise FileWriteError(f"refusing to write {dest}: it now leads outside {folder} (a symlink)")
     *parts, name = target.relative_to(root).parts
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise write_error(dest, exc) from None
     try:
         for part in parts:
             child = _enter(fd, part, dest)
