@@ -38,7 +38,7 @@ _PATH_LINE = re.compile(
         (?:\*\*|__|\*|_)?$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_BACKTICKED = re.compile(r"`([^`\s]+)`")
+_BACKTICKED_LAST = re.compile(r"`([^`\s]+)`\s*[:.]?$")  # "Here is `secret.env`:", not "use `os.rm` to"
 _FILE_SHAPED = re.compile(r"/|[\w-]\.[\w-]+$|^\.[\w-]+$")  # a folder, a name with a type, a dotfile
 _INFO_KEY = re.compile(r"^(?:title|file|filename|path)=", re.IGNORECASE)
 _SEARCH = re.compile(r"^<{5,9} ?SEARCH\s*$")
@@ -209,10 +209,11 @@ def _only_target(untied: list[_Fence], working_set: Sequence[str]) -> tuple[str,
 
 
 def _names_other(fence: _Fence, path: str) -> bool:
-    """Does the line before the block, or its info string, name a file other than `path`
-    (`secret.env`, "File: notes.txt")? Its text is that file's, never `path`'s."""
+    """Does the line before the block (as a path line, or ending in a quoted name), or its info
+    string, name a file other than `path` (`secret.env`, "File: notes.txt")? Its text is that
+    file's, never `path`'s."""
     named = [match["path"] for match in [_PATH_LINE.match(fence.path_line or "")] if match is not None]
-    named += _BACKTICKED.findall(fence.path_line or "")
+    named += _BACKTICKED_LAST.findall(fence.path_line or "")
     named += [_INFO_KEY.sub("", word).strip("'\"{}") for word in fence.info.split()[1:3]]
     for word in map(_normal, named):
         if _FILE_SHAPED.search(word) and word != path and not path.endswith("/" + word):

@@ -190,5 +190,6 @@ def test_a_block_that_names_another_file_is_never_given_to_the_only_file(before)
 
 def test_a_block_whose_info_string_names_another_file_is_not_the_only_files():
     assert parse_edits("```ini title=secret.env\nSECRET=1\n```\n", ["a.py"]) == []
-    [edit] = parse_edits("The new `add` function:\n```python\nX = 1\n```\n", ["a.py"])  # `add` is no file name
-    assert edit.path == "a.py"
+    for prose in ("The new `add` function:", "Use `os.rm` to delete the file. Here's how to do it:"):
+        [edit] = parse_edits(f"{prose}\n```python\nX = 1\n```\n", ["a.py"])  # no file named last
+        assert edit.path == "a.py"
