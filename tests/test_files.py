@@ -24,6 +24,18 @@ def test_user_path_expands_home_and_refuses_what_cannot_be_a_path(monkeypatch, t
         user_path("bad\ud800name")
 
 
+@pytest.mark.parametrize("text, said", [
+    ("/tmp/" + "m" * 300 + ".gguf", "a name in it has 305 bytes, at most 255"),
+    ("é" * 128, "a name in it has 256 bytes"),  # bytes, not characters
+    ("/".join(["d" * 200] * 25) + "/x.gguf", "5,031 bytes, at most 4,096"),
+], ids=["a 300-byte name", "128 two-byte characters", "a 5,031-byte path"])
+def test_a_path_longer_than_a_file_system_takes_is_one_line(text, said):
+    with pytest.raises(PathError, match=said) as refused:
+        user_path(text)
+    assert str(refused.value).startswith("the path is too long") and len(str(refused.value)) < 200
+    assert user_path("x" * 255).name == "x" * 255
+
+
 def test_a_new_file_gets_normal_permissions_and_a_replaced_one_keeps_its_own(tmp_path):
     umask = os.umask(0o022)
     try:

@@ -86,14 +86,15 @@ class FileDiff:
 def diff_text(old: str, new: str, context: int = CONTEXT) -> FileDiff:
     """The line diff from `old` to `new`."""
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    ops = _opcodes(a, b)
+    ops = opcodes(a, b)
     hunks = [Hunk(group[0][1], group[-1][2], group[0][3], group[-1][4], tuple(group))
              for group in _grouped(ops, context)]
     return FileDiff(a, b, ops, hunks)
 
 
-def _opcodes(a: list[str], b: list[str]) -> list[Op]:
-    """difflib's opcodes, matched piece by piece between the lines that occur once in each text."""
+def opcodes(a: list[str], b: list[str]) -> list[Op]:
+    """difflib's opcodes from lines `a` to lines `b`, matched piece by piece between the lines that
+    occur once in each."""
     ops: list[Op] = []
     i = j = 0
     for anchor_a, anchor_b in [*_anchors(a, b), (len(a), len(b))]:

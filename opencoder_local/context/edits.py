@@ -38,6 +38,8 @@ _PATH_LINE = re.compile(
         (?:\*\*|__|\*|_)?$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_BACKTICKED_LAST = re.compile(r"`([^`\s]+)`\s*[:.]?$")  # "Here is `secret.env`:", not "use `os.rm` to"
+_FILE_SHAPED = re.compile(r"/|[\w-]\.[\w-]+$|^\.[\w-]+$")  # a folder, a name with a type, a dotfile
 _INFO_KEY = re.compile(r"^(?:title|file|filename|path)=", re.IGNORECASE)
 _SEARCH = re.compile(r"^<{5,9} ?SEARCH\s*$")
 _DIVIDER = re.compile(r"^={5,9}\s*$")
@@ -197,12 +199,26 @@ def _normal(path: str) -> str:
 
 
 def _only_target(untied: list[_Fence], working_set: Sequence[str]) -> tuple[str, _Fence] | None:
-    """With one file in the working set, the one untied block in its language (or none given) is for it."""
+    """With one file in the working set, the one untied block in its language (or none given) is for it,
+    unless the block names another file."""
     if len(working_set) != 1:
         return None
     path = working_set[0]
-    fitting = [fence for fence in untied if _same_language(fence.info, path)]
+    fitting = [fence for fence in untied if _same_language(fence.info, path) and not _names_other(fence, path)]
     return (path, fitting[0]) if len(fitting) == 1 else None
+
+
+def _names_other(fence: _Fence, path: str) -> bool:
+    """Does the line before the block (as a path line, or ending in a quoted name), or its info
+    string, name a file other than `path` (`secret.env`, "File: notes.txt")? Its text is that
+    file's, never `path`'s."""
+    named = [match["path"] for match in [_PATH_LINE.match(fence.path_line or "")] if match is not None]
+    named += _BACKTICKED_LAST.findall(fence.path_line or "")
+    named += [_INFO_KEY.sub("", word).strip("'\"{}") for word in fence.info.split()[1:3]]
+    for word in map(_normal, named):
+        if _FILE_SHAPED.search(word) and word != path and not path.endswith("/" + word):
+            return True
+    return False
 
 
 def _same_language(info: str, path: str) -> bool:
@@ -275,31 +291,38 @@ def _replace(text: str, replacement: Replacement, number: int, total: int) -> st
     if not replacement.search:  # an empty SEARCH adds its lines at the end
         lines += replacement.replace
     else:
-        at = _find(lines, replacement.search)
+        of = f" of {total}" if total > 1 else ""
+        places = _find(lines, replacement.search)
         new = replacement.replace
-        if at is None:  # one tolerant retry: the whitespace around each line may differ
-            at = _find(lines, replacement.search, str.strip)
-            if at is None:
-                of = f" of {total}" if total > 1 else ""
+        if not places:  # one tolerant retry: the whitespace around each line may differ
+            places = _find(lines, replacement.search, str.strip)
+            if not places:
                 raise EditFailed(f"SEARCH block {number}{of} does not match the file", number)
-            new = _reindent(lines[at:at + len(replacement.search)], replacement.search, new)
+            new = _reindent(lines[places[0]:places[0] + len(replacement.search)], replacement.search, new)
+        if len(places) > 1:  # which one the model meant is a guess: never take the first
+            lines_at = ", ".join(str(at + 1) for at in places[:5]) + (", …" if len(places) > 5 else "")
+            raise EditFailed(f"SEARCH block {number}{of} matches {len(places)} places in the file (lines {lines_at}): "
+                             "it must match exactly one", number)
+        at = places[0]
         lines[at:at + len(replacement.search)] = new
     joined = "\n".join(lines)
     return joined + "\n" if lines and (final_newline or not text) else joined
 
 
-def _find(lines: list[str], search: list[str], key: Callable[[str], str] | None = None) -> int | None:
-    """Where `search` first occurs in `lines`, each line compared as it is or through `key`."""
+def _find(lines: list[str], search: list[str], key: Callable[[str], str] | None = None) -> list[int]:
+    """Every place (overlapping ones too) where `search` occurs in `lines`, each line compared as it
+    is or through `key`."""
     keyed = lines if key is None else [key(line) for line in lines]
     wanted = search if key is None else [key(line) for line in search]
+    found: list[int] = []
     start = 0
     while True:
         try:
             at = keyed.index(wanted[0], start)
         except ValueError:
-            return None
+            return found
         if keyed[at:at + len(wanted)] == wanted:
-            return at
+            found.append(at)
         start = at + 1
 
 

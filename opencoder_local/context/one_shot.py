@@ -11,6 +11,7 @@ from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window
 from opencoder_local.context.working_set import WorkingSet
 from opencoder_local.engine.protocol import Message
 from opencoder_local.errors import UserError
+from opencoder_local.files import short
 
 
 def one_shot_prompt(engine, system: str | None, question: str, files: Sequence[str], project: Path,
@@ -25,7 +26,7 @@ def one_shot_prompt(engine, system: str | None, question: str, files: Sequence[s
     if files:
         result = working_set.add(files, free_for_files(engine.count, system, "", question, reserve))
         if result.refused:
-            raise UserError("; ".join(f"cannot add {spec}: {reason}" for spec, reason in result.refused))
+            raise UserError("; ".join(f"cannot add {short(spec, 80)}: {reason}" for spec, reason in result.refused))
         notices = result.notices
     else:
         notices = []

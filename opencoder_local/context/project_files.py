@@ -2,7 +2,8 @@
 
 Inside a git work tree `git ls-files --cached --others --exclude-standard` answers (every
 .gitignore, .git/info/exclude and the global excludes); elsewhere the folder is walked and each
-.gitignore on the way is applied with `pathspec`. Either way hidden files and folders,
+.gitignore on the way is applied with `pathspec`, its regular expressions rewritten so that a
+pattern such as `a*a*a*a*a*a*a*a*a*a*b` takes time linear in the name, not exponential. Either way hidden files and folders,
 node_modules, virtualenvs and the like are left out. Listings are lazy, so a caller can stop
 after the first few thousand files of a huge tree.
 """
@@ -10,10 +11,14 @@ after the first few thousand files of a huge tree.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
+
+from opencoder_local.files import inside
 
 SKIPPED_FOLDERS = frozenset({"node_modules", "bower_components", "__pycache__", "site-packages", "venv"})
 GLOB_CHARS = frozenset("*?[")
@@ -38,8 +43,23 @@ def glob_matcher(pattern: str):
     """A predicate on root-relative POSIX paths for a shell-style glob (`**` spans folders)."""
     import pathspec
 
-    spec = pathspec.PathSpec.from_lines("gitignore", ["/" + pattern.lstrip("/")])
+    spec = pathspec.PathSpec.from_lines(_linear_pattern(), ["/" + pattern.lstrip("/")])
     return spec.match_file
+
+
+def sendable_name(path: str) -> bool:
+    """Can this name be shown and sent as it is: UTF-8 text (a file system name need not be) with no
+    control characters (a newline or an escape would break the prompt's lines and the screen)?"""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(char < " " or "\x7f" <= char <= "\x9f" for char in path)
+
+
+def leaves(folder: Path, path: str | os.PathLike[str]) -> bool:
+    """Does `path`, named under `folder`, lead outside it once its symlinks are resolved?"""
+    return not inside(os.path.realpath(path), os.path.realpath(folder))
 
 
 def skipped_part(name: str) -> bool:
@@ -149,7 +169,83 @@ def _load_ignore(folder: Path, name: str = ".gitignore"):
         lines = (folder / name).read_text("utf-8", "replace").splitlines()
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines, _linear_pattern())
+
+
+@lru_cache(maxsize=1)
+def _linear_pattern():
+    """pathspec's gitignore pattern with a regular expression that cannot backtrack without bound."""
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+    class LinearPattern(GitIgnoreSpecPattern):
+        @classmethod
+        def pattern_to_regex(cls, pattern):
+            regex, include = super().pattern_to_regex(pattern)
+            return (linear_regex(regex) if isinstance(regex, str) else regex), include
+
+    return LinearPattern
+
+
+_STAR = "[^/]*"  # what pathspec writes for a `*` in a name
+_TOKEN = re.compile(r"\[\^/\]\*|\\.|\[\^?\]?[^\]]*\]|\.[*+]|.", re.DOTALL)
+
+
+def linear_regex(regex: str) -> str:
+    """`regex` (as pathspec writes a gitignore pattern) with each `*` of a name but the last taking its
+    next piece at the first place it fits, atomically: `a*a*b` -> `a(?>[^/]*?a)[^/]*b`.
+
+    Within one name the first fit of each middle piece is never worse than a later one (the last `*`
+    takes what is left), so the match is the same; without this each `*` may try every split, and
+    twelve of them take minutes on a name of sixty letters."""
+    pieces = _pieces(regex)
+    out: list[str] = []
+    index = 0
+    while index < len(pieces):
+        kind, text = pieces[index]
+        index += 1
+        if kind != "star":
+            out.append(text)
+            continue
+        atoms = []
+        while index < len(pieces) and pieces[index][0] == "atom":
+            atoms.append(pieces[index][1])
+            index += 1
+        last = index == len(pieces) or pieces[index][0] != "star"
+        out.append(_STAR + "".join(atoms) if last else f"(?>[^/]*?{''.join(atoms)})")
+    return "".join(out)
+
+
+def _pieces(regex: str) -> list[tuple[str, str]]:
+    """("star" | "atom" | "other", text): a name's `*`, what matches one character, and the rest
+    (groups, anchors, slashes, `.*`)."""
+    pieces = []
+    index = 0
+    while index < len(regex):
+        if regex.startswith("(", index):
+            end = _group_end(regex, index)
+            pieces.append(("other", regex[index:end]))
+            index = end
+            continue
+        token = _TOKEN.match(regex, index).group()
+        kind = "star" if token == _STAR else "other" if token in ("^", "$", "/") or token[:1] == "." else "atom"
+        pieces.append((kind, token))
+        index += len(token)
+    return pieces
+
+
+def _group_end(regex: str, start: int) -> int:
+    """Just past the group that opens at `start`, with its quantifier."""
+    depth, index = 0, start
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            index += 2
+            continue
+        depth += (char == "(") - (char == ")")
+        index += 1
+        if depth == 0:
+            return index + (index < len(regex) and regex[index] in "?*+")
+    return len(regex)
 
 
 def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, object]]) -> bool:

@@ -3,6 +3,9 @@
 Files stay until dropped and are re-read when they change (`refresh`, driven by the watcher).
 Paths inside the project folder are shown and sent relative to it; a file outside it may be
 added too and is shown and sent by its absolute path, so it can never pass for a project file.
+A symlink in the project that leads outside it is such a file: named one by one it is shown by
+its real absolute path, and a folder or glob skips it with a notice. A name that is not UTF-8 or
+holds control characters is never sent: a folder or glob skips it, named alone it is refused.
 A user's bad path is never an exception here: it comes back in `AddResult.refused` with a reason.
 Every method may be called from any thread (`add` from a worker: a big folder takes a while).
 """
@@ -26,10 +29,12 @@ from opencoder_local.context.project_files import (
     glob_base,
     glob_matcher,
     is_glob,
+    leaves,
     list_files,
+    sendable_name,
 )
 from opencoder_local.errors import UserError
-from opencoder_local.files import user_path
+from opencoder_local.files import inside, user_path
 
 MAX_FILES = 500  # files one folder or glob may add
 MAX_SCANNED = 20_000  # files a listing looks at before it stops counting
@@ -44,6 +49,9 @@ FILES_HEADER = (
 _RANGE = re.compile(r"^(?P<path>.+):(?P<start>\d+)(?:-(?P<end>\d+))?$")
 
 CURRENT, CHANGED, MISSING = "current", "changed", "missing"
+UNREADABLE = "binary, unreadable or too large file"
+LEAVES = "symlink leading outside the project (add it alone to see it by its real path)"
+BAD_NAME = "file whose name is not UTF-8 text or holds control characters (rename it to add it)"
 
 
 @dataclass(frozen=True)
@@ -239,6 +247,8 @@ class WorkingSet:
         return _Found([(file, lines)], False, [])
 
     def _folder(self, spec: str, folder: Path) -> _Found:
+        if leaves(self.root, folder):  # a link to a folder elsewhere: its files are shown by their real paths
+            folder = Path(os.path.realpath(folder))
         listed = list(itertools.islice(list_files(folder), MAX_SCANNED + 1))
         return self._capped(spec, [folder / relative for relative in listed])
 
@@ -249,6 +259,8 @@ class WorkingSet:
         base = self.root / glob_base(pattern)
         if not base.is_dir():
             raise Refused("no files match it")
+        if base != self.root and leaves(self.root, base):
+            raise Refused(f"{glob_base(pattern)} leads outside the project (a symlink): add files there by path")
         matches = glob_matcher(pattern)
         prefix = base.relative_to(self.root).as_posix()
         listed = []
@@ -278,24 +290,29 @@ class WorkingSet:
             if free is not None and sizes > limit:
                 raise Refused(f"{len(found.files):,} files, about {sizes // BYTES_PER_TOKEN:,} tokens "
                               f"({sizes:,} bytes), {max(free, 0):,} free: add fewer files or line ranges")
-        slots, skipped = [], 0
+        slots: list[_Slot] = []
+        skipped: dict[str, int] = {}
         for file, lines in found.files:
             try:
+                self._check_name(file, found.many)
                 slots.append(self._slot(file, lines, read_text(file, lines, limit)))
             except TooLarge as exc:
                 if found.many:
-                    skipped += 1
+                    skipped[UNREADABLE] = skipped.get(UNREADABLE, 0) + 1
                     continue
                 raise Refused(self._too_large(file, exc.size, free)) from None
+            except _Skipped as exc:
+                skipped[exc.kind] = skipped.get(exc.kind, 0) + 1
             except Refused as exc:
                 if found.many:
-                    skipped += 1
+                    skipped[UNREADABLE] = skipped.get(UNREADABLE, 0) + 1
                 elif keep_missing:
                     slots.append(self._slot(file, lines, FileText(""), missing=str(exc)))
                 else:
                     raise
-        if skipped:
-            notices.append(f"{spec}: skipped {skipped:,} binary, unreadable or too large file{'s' if skipped > 1 else ''}")
+        for kind, count in skipped.items():
+            plural = kind.replace("file", "files", 1).replace("symlink", "symlinks", 1) if count > 1 else kind
+            notices.append(f"{spec}: skipped {count:,} {plural}")
         if not slots:
             raise Refused("no text files to add")
         cost = sum(slot.entry.tokens or _estimate(slot.entry.text) for slot in slots)
@@ -308,6 +325,16 @@ class WorkingSet:
                 notices.append(f"{slot.entry.path}: {slot.entry.warning}")
         return slots
 
+    def _check_name(self, file: Path, many: bool) -> None:
+        """_Skipped (in a folder or glob) or Refused for a file whose name cannot be sent or that a
+        folder or glob would pass off as the project's."""
+        if many and leaves(self.root, file) and inside(file, self.root):
+            raise _Skipped(LEAVES)
+        if not sendable_name(self._shown(file)):
+            if many:
+                raise _Skipped(BAD_NAME)
+            raise Refused("its name is not UTF-8 text or holds control characters: rename it to add it")
+
     def _slot(self, file: Path, lines, read: FileText, missing: str | None = None) -> _Slot:
         entry = FileEntry(self._shown(file), lines, read.text, 0, MISSING if missing else CURRENT,
                           missing or read.warning)
@@ -315,6 +342,9 @@ class WorkingSet:
 
     def _reread(self, slot: _Slot) -> FileEntry:
         entry = slot.entry
+        if self._shown(slot.file) != entry.path:
+            return replace(entry, text="", tokens=0, state=MISSING,
+                           warning="it now leads outside the project (a symlink): add it again by its real path")
         try:
             read = read_text(slot.file, entry.lines, MAX_FILE_BYTES)
         except Refused as exc:
@@ -353,10 +383,13 @@ class WorkingSet:
         return Path(os.path.normpath(path if path.is_absolute() else self.root / path))
 
     def _shown(self, file: Path) -> str:
-        try:
-            return file.relative_to(self.root).as_posix()
-        except ValueError:
-            return file.as_posix()  # outside the project: the absolute path, never a ../ that passes for ours
+        """The path a file is shown and sent by: relative to the project, or absolute where it is
+        outside it (a symlink that leads out: its real path), never a name that passes for ours."""
+        if not inside(file, self.root):
+            return file.as_posix()
+        if leaves(self.root, file):
+            return Path(os.path.realpath(file)).as_posix()
+        return file.relative_to(self.root).as_posix()
 
     def _names(self, spec: str, entry: FileEntry) -> bool:
         """Does `drop(spec)` mean this entry: its path, its path with range, a folder above it, or a glob?"""
@@ -375,10 +408,19 @@ class WorkingSet:
             cached = self._listing
         if cached is not None and time.monotonic() - cached[0] < LISTING_SECONDS:
             return cached[1]
-        files = list(itertools.islice(list_files(self.root), MAX_SCANNED))
+        files = [path for path in itertools.islice(list_files(self.root), MAX_SCANNED)
+                 if sendable_name(path) and not (os.path.islink(self.root / path) and leaves(self.root, self.root / path))]
         with self._lock:
             self._listing = (time.monotonic(), files)
         return files
+
+
+class _Skipped(Refused):
+    """A file a folder or glob leaves out, counted in one notice by its `kind`."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
 
 
 def _split_range(spec: str, locate: Callable[[str], Path]) -> tuple[str, tuple[int, int] | None]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from opencoder_local.engine import Endpoint, Engine, EngineOptions, open_engine
-from opencoder_local.errors import UnknownModelError
-from opencoder_local.files import user_path
+from opencoder_local.errors import ModelFileError, UnknownModelError
+from opencoder_local.files import short, user_path
 from opencoder_local.models import installed
 from opencoder_local.models.catalog import DEFAULT_QUANT, find
 
@@ -80,8 +80,11 @@ def _not_installed(name: str) -> UnknownModelError:
 def resolve(name: str) -> Path:
     """A model name or a path to a .gguf file -> the file; unknown names raise with what exists."""
     candidate = user_path(name)
-    if candidate.is_file():
-        return candidate
+    try:
+        if candidate.is_file():
+            return candidate
+    except OSError as exc:  # too long once links are followed, no permission on a folder above it
+        raise ModelFileError(f"cannot use {short(name)} as a model: {exc.strerror or exc}") from None
     if name == DEMO_NAME:
         demo = demo_path()
         if demo is None:

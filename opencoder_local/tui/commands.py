@@ -15,7 +15,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
+from opencoder_local.context.project_files import leaves
 from opencoder_local.errors import UserError
+from opencoder_local.files import inside
 
 
 class ChatAction(NamedTuple):
@@ -107,16 +109,25 @@ LINE_RANGE = re.compile(r":\d+(?:-\d+)?$")
 
 
 def file_mentions(text: str, root: Path) -> list[str]:
-    """The `@path` (or `@path:START-END`) words of a message that name something under `root`.
+    """The `@path` (or `@path:START-END`) words of a message that name something in the project `root`.
 
-    Other @words stay plain text ("@property", "@here"); trailing punctuation is not part of a path."""
+    Other @words stay plain text ("@property", "@here", "@/etc/passwd", "@../x.py"): only a relative
+    path that stays in the project, symlinks resolved, is attached; trailing punctuation is not part
+    of a path."""
     found: list[str] = []
     for word in MENTION.findall(text):
         for candidate in (word, word.rstrip(".,;:!?)]}'\"")):
-            if candidate and os.path.lexists(root / LINE_RANGE.sub("", candidate)):
+            if candidate and _in_project(root, LINE_RANGE.sub("", candidate)):
                 found.append(candidate)
                 break
     return list(dict.fromkeys(found))
+
+
+def _in_project(root: Path, relative: str) -> bool:
+    if relative.startswith("~") or os.path.isabs(relative):
+        return False
+    path = Path(os.path.normpath(root / relative))
+    return inside(path, root) and os.path.lexists(path) and not leaves(root, path)
 
 
 def unknown_command(name: str) -> str:

@@ -201,3 +201,75 @@ def test_a_line_range_is_never_the_only_file_an_untied_block_goes_to(project):
     session.working_set.drop()
     session.working_set.add(["src/calc.py"])
     assert [edit.path for edit in session.proposed_edits(block)] == ["src/calc.py"]
+
+
+def test_mixed_line_ends_change_only_on_the_lines_replaced(project):
+    target = project / "src" / "mixed.py"
+    target.write_bytes(b"a = 1\r\nb = 2\nc = 3\r\nd = 4\ne = 5")
+    edit = ProposedEdit("src/mixed.py", replacements=(
+        Replacement(["b = 2"], ["b = 20", "bb = 21"]), Replacement(["d = 4"], ["d = 40"]),
+        Replacement(["e = 5"], ["e = 50"])))
+    apply_all(project, edit)
+    assert target.read_bytes() == b"a = 1\r\nb = 20\nbb = 21\nc = 3\r\nd = 40\ne = 50"
+
+
+def test_a_whole_file_for_a_mixed_file_keeps_each_unchanged_lines_end(project):
+    target = project / "src" / "mixed.py"
+    target.write_bytes(b"one\r\ntwo\nthree\r\n")
+    apply_all(project, whole("src/mixed.py", "zero\none\ntwo\nthree\nfour\n"))
+    assert target.read_bytes() == b"zero\r\none\r\ntwo\nthree\r\nfour\r\n"
+
+
+def test_an_ambiguous_search_block_is_refused_so_the_model_can_be_asked_again(project):
+    target = project / "src" / "calc.py"
+    target.write_text(CALC + "\n\ndef mul(a, b):\n    return a + b\n")
+    edit = ProposedEdit("src/calc.py", replacements=(Replacement(["    return a + b"], ["    return a * b"]),))
+    with pytest.raises(EditRefused, match="matches 2 places") as refused:
+        plan(project, edit)
+    assert refused.value.ask_again and refused.value.block == 1
+
+
+@pytest.fixture
+def outside(tmp_path):
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "calc.py").write_text(CALC)
+    return folder
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_diff_is_refused_at_the_write(project, outside):
+    change = plan(project, whole("src/calc.py"))
+    shutil.rmtree(project / "src")
+    (project / "src").symlink_to(outside)  # while the y/N question waits
+    result = write([(change, change.new)])
+    assert result.failed == [("src/calc.py", "src/calc.py: a symlink to outside the project folder "
+                              f"{project}")] and not result.written
+    assert (outside / "calc.py").read_text() == CALC
+
+
+def test_the_write_itself_never_follows_a_folder_turned_symlink(project, outside):
+    """The race after the rules are checked again: the write walks the folders with O_NOFOLLOW."""
+    from opencoder_local.files import FileWriteError, write_inside
+
+    real_realpath = os.path.realpath
+
+    def swap_then_resolve(path, *args, **kwargs):
+        resolved = real_realpath(path, *args, **kwargs)
+        if str(path).endswith("calc.py") and not (project / "src").is_symlink():  # just after it resolved
+            shutil.rmtree(project / "src")
+            (project / "src").symlink_to(outside)
+        return resolved
+
+    os.path.realpath = swap_then_resolve
+    try:
+        with pytest.raises(FileWriteError, match="src changed into a symlink"):
+            write_inside(project, project / "src" / "calc.py", b"x = 1\n")
+    finally:
+        os.path.realpath = real_realpath
+    assert (outside / "calc.py").read_text() == CALC and sorted(os.listdir(outside)) == ["calc.py"]
+
+
+def test_a_new_file_in_new_folders_is_written_inside_the_project(project):
+    apply_all(project, whole("pkg/sub/new.py", "X = 1\n"))
+    assert (project / "pkg" / "sub" / "new.py").read_text() == "X = 1\n"
+    assert sorted(os.listdir(project / "pkg" / "sub")) == ["new.py"]

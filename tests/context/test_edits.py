@@ -158,3 +158,38 @@ def test_an_incomplete_search_block_and_search_blocks_for_a_missing_file():
 def test_plain_code_without_a_target_stays_plain_code():
     answer = "A generator yields values lazily:\n\n```python\ndef count(n):\n    yield from range(n)\n```\n"
     assert parse_edits(answer) == []
+
+
+TWICE = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a + b\n"
+
+
+@pytest.mark.parametrize("search", [["    return a + b"], ["return a + b"]])  # exact, and the tolerant retry
+def test_a_search_block_that_matches_several_places_is_refused_not_guessed(search):
+    edit = ProposedEdit("calc.py", replacements=(Replacement(search, ["    return a * b"]),))
+    with pytest.raises(EditFailed, match=r"SEARCH block 1 matches 2 places in the file \(lines 2, 6\)") as failed:
+        new_text(edit, TWICE)
+    assert failed.value.block == 1
+
+
+def test_a_search_block_made_unique_by_its_context_is_applied():
+    edit = ProposedEdit("calc.py", replacements=(
+        Replacement(["def mul(a, b):", "    return a + b"], ["def mul(a, b):", "    return a * b"]),))
+    assert new_text(edit, TWICE) == TWICE[: TWICE.rindex("+")] + "* b\n"
+
+
+@pytest.mark.parametrize("before", [
+    "`secret.env`",
+    "secret.env:",
+    "Here is `secret.env`:\n",
+    "File: config/secret.env",
+])
+def test_a_block_that_names_another_file_is_never_given_to_the_only_file(before):
+    answer = f"{before}\n```\nSECRET=hunter2\n```\n"
+    assert [edit.path for edit in parse_edits(answer, ["a.py"]) if edit.path == "a.py"] == []
+
+
+def test_a_block_whose_info_string_names_another_file_is_not_the_only_files():
+    assert parse_edits("```ini title=secret.env\nSECRET=1\n```\n", ["a.py"]) == []
+    for prose in ("The new `add` function:", "Use `os.rm` to delete the file. Here's how to do it:"):
+        [edit] = parse_edits(f"{prose}\n```python\nX = 1\n```\n", ["a.py"])  # no file named last
+        assert edit.path == "a.py"

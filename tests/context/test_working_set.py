@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -240,3 +241,105 @@ def test_completions_match_fuzzily_best_first(project):
     assert ws.completions("") == ["README.md", "src/app.py", "src/pkg/util.py"]
     assert ws.completions("zzz") == []
     assert len(ws.completions("", limit=2)) == 2
+
+
+@pytest.fixture
+def secret(tmp_path):
+    outside = tmp_path / "secret" / "notes.md"
+    outside.parent.mkdir()
+    outside.write_text("the password is hunter2\n")
+    return outside
+
+
+@pytest.mark.parametrize("git", [False, True], ids=["walked", "git ls-files"])
+def test_a_folder_or_glob_skips_symlinks_that_leave_the_project(project, secret, git):
+    (project / "docs").mkdir()
+    (project / "docs" / "notes.md").symlink_to(secret)
+    (project / ".hidden").mkdir()
+    (project / ".hidden" / "kept.md").write_text("kept\n")
+    (project / "docs" / "readme.md").symlink_to(project / ".hidden" / "kept.md")  # it stays inside: kept
+    if git:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        subprocess.run(["git", "init", "-q", str(project)], check=True)
+    ws = WorkingSet(project)
+    for spec in (".", "docs", "docs/*.md"):
+        ws.drop()
+        result = ws.add([spec])
+        assert "docs/notes.md" not in paths(result) and "docs/readme.md" in paths(result)
+        assert f"{spec}: skipped 1 symlink leading outside the project" in " ".join(result.notices)
+    assert "hunter2" not in ws.message()
+
+
+def test_a_symlink_that_leaves_the_project_named_alone_is_shown_by_its_real_path(project, secret):
+    (project / "link.txt").symlink_to(secret)
+    (project / "docs").symlink_to(secret.parent)
+    ws = WorkingSet(project)
+    result = ws.add(["link.txt", "docs/notes.md"])
+    assert paths(result) == [secret.as_posix()]  # the same file, added once
+    ws.drop()
+    assert paths(ws.add(["docs"])) == [secret.as_posix()]  # a linked folder: listed where it really is
+    assert f"File `{secret.as_posix()}`" in ws.message() and "link.txt" not in ws.message()
+
+
+def test_an_attached_link_retargeted_outside_the_project_goes_missing(project, secret):
+    link = project / "link.md"
+    link.symlink_to(project / "README.md")
+    ws = WorkingSet(project)
+    ws.add(["link.md"])
+    link.unlink()
+    link.symlink_to(secret)
+    (entry,) = ws.refresh([link])
+    assert entry.path == "link.md" and entry.state == "missing" and "outside the project" in entry.warning
+    assert "hunter2" not in ws.message()
+
+
+@pytest.mark.parametrize("name", [b"bad\xff.py", b"new\nline.py", b"esc\x1b[2J.py", b"bell\x07.py"],
+                         ids=["not UTF-8", "newline", "ANSI escape", "BEL"])
+def test_a_name_that_cannot_be_sent_is_skipped_in_folders_and_refused_alone(project, name):
+    (project / os.fsdecode(name)).write_text("x = 1\n")
+    ws = WorkingSet(project)
+    result = ws.add(["."])
+    assert len(result.added) == 3 and all(entry.path.isprintable() for entry in result.added)
+    assert ".: skipped 1 file whose name is not UTF-8 text or holds control characters" in result.notices[0]
+    ws.message().encode("utf-8")  # what the model is sent can be encoded
+    assert os.fsdecode(name) not in ws.completions("")
+    [(spec, reason)] = ws.add([os.fsdecode(name)]).refused
+    assert "its name is not UTF-8 text or holds control characters" in reason
+
+
+
+PATHOLOGICAL = "a*a*a*a*a*a*a*a*a*a*a*a*b"
+
+
+def test_a_pathological_gitignore_pattern_is_matched_in_bounded_time(tmp_path):
+    """pathspec's own regex backtracks for minutes on this name; the rewritten one answers at once."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / ".gitignore").write_text(PATHOLOGICAL + "\n")
+    (root / ("a" * 60)).write_text("x\n")
+    (root / ("a" * 59 + "b")).write_text("ignored\n")
+    script = ("import sys; from pathlib import Path; from opencoder_local.context.working_set import WorkingSet; "
+              "ws = WorkingSet(Path(sys.argv[1])); print([e.path for e in ws.add(['.']).added]); "
+              f"print(ws.add(['*{PATHOLOGICAL}']).refused[0][1])")
+    done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == [f"['{'a' * 60}']", "no text files to add (hidden, ignored by .gitignore, "
+                                                          "or none there)"], done.stderr
+
+
+def test_the_rewritten_patterns_match_exactly_what_pathspecs_own_do():
+    import random
+    import re
+
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+    from opencoder_local.context.project_files import linear_regex
+
+    chance = random.Random(19)
+    for pattern in ["a*a*a*b", "x?[a-c]*.py", "**/f*o*o/", "[]]*x*y", "a**b", "src/**/x*y*z", "/a*b/*c*d/e",
+                    "*a*", r"\**x*y", "[!a]*b*c", "*.py", PATHOLOGICAL]:
+        regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern)
+        theirs, ours = re.compile(regex), re.compile(linear_regex(regex))
+        for _ in range(2000):
+            name = "".join(chance.choice("ab/.cxyz") for _ in range(chance.randint(0, 14)))
+            assert bool(theirs.match(name)) == bool(ours.match(name)), (pattern, name)
