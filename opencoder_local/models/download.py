@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Callable, Sequence
 from opencoder_local.errors import UserError
 from opencoder_local.files import move_into_place, write_error
 from opencoder_local.models.hub import (
-    TIMEOUT, HubError, RemoteFile, RemoteRepo, endpoint, hub_errors, require_online, resolve_url,
+    HubError, RemoteFile, RemoteRepo, endpoint, hub_errors, raise_for_status, require_online, resolve_url, timeout,
 )
 from opencoder_local.progress import Bar
 from opencoder_local.safetensors_header import check_complete
@@ -147,22 +147,18 @@ class _Job:
 
     def _attempt(self, url: str, partial: "_Partial", file: RemoteFile) -> bool:
         """One GET from `partial.offset`; True when the answer ended without a transport error."""
-        from huggingface_hub.utils import hf_raise_for_status
-
         if self.stop():
             raise DownloadCancelled
         headers = dict(self.headers)
         if partial.offset:
             headers["Range"] = f"bytes={partial.offset}-"
-        with self.session().stream("GET", url, headers=headers, timeout=TIMEOUT) as response:
+        with self.session().stream("GET", url, headers=headers, timeout=timeout()) as response:
             if response.status_code == 416 or (response.status_code == 206 and not _starts_at(response, partial.offset)):
                 asked = headers.get("Range", "the whole file")
                 self._restart(partial)  # the server disagrees about what we hold: start over, honestly
                 raise _RangeRefused(f"the Hub at {self.hub} would not send {file.path} from {self.repo.repo_id} "
                                     f"(asked for {asked}, got {response.status_code}); try again later")
-            if response.status_code >= 400:
-                response.read()
-                hf_raise_for_status(response)
+            raise_for_status(response)
             if partial.offset and response.status_code != 206:
                 self._restart(partial)  # Range ignored: the body starts at byte 0
             for piece in response.iter_bytes():  # as the network delivers it, so a kill loses nothing written

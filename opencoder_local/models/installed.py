@@ -2,13 +2,15 @@
 
 A model is built in a hidden `.incoming-*` folder and appears by renaming that folder into
 place, so the store never shows a half-written model: a folder counts only with its manifest,
-and the manifest is written before the rename. GGUF files dropped into the store by hand are
+and the manifest is written before the rename. One pull of a repository runs at a time: it holds
+a lock on a hidden `.pull-*.lock` file in the store. GGUF files dropped into the store by hand are
 listed too, under their file name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -19,11 +21,15 @@ from typing import Iterator
 
 from opencoder_local import locations
 from opencoder_local.documents import DocumentError, read_json
-from opencoder_local.errors import UnknownModelError
+from opencoder_local.errors import UnknownModelError, UserError
 from opencoder_local.files import write_atomic
 
 MANIFEST = "manifest.json"
 _INCOMING = ".incoming-"
+
+
+class StoreBusyError(UserError):
+    """Another pull of the same repository is running."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,23 @@ def incoming(name: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pull_lock(repo: str) -> Iterator[None]:
+    """Hold the store's lock for pulls of `repo` (they share its downloads folder and its model's
+    folder); refused at once, in one line, while another process holds it. The kernel lets go of
+    it when the holder exits, however it exits."""
+    store = locations.models_dir()
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / f".pull-{slug(repo)}.lock"
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreBusyError(f"another pull of {repo} is running; wait for it to finish "
+                                 "(or stop it), then run this again") from None
+        yield
 
 
 def install(folder: Path, manifest: Manifest) -> InstalledModel:

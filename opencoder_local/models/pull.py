@@ -84,6 +84,12 @@ def pull(name: str, bars: Bars = silent_bars, stop: Callable[[], bool] | None = 
          keep_checkpoint: bool = False, force: bool = False) -> PullResult:
     """Download, convert, verify and install `name`; an installed model is not pulled again."""
     target = parse_target(name)
+    with installed.pull_lock(target.repo):
+        return _pull(target, bars, stop, keep_checkpoint, force)
+
+
+def _pull(target: PullTarget, bars: Bars, stop: Callable[[], bool] | None, keep_checkpoint: bool,
+          force: bool) -> PullResult:
     existing = installed.find_installed(target.name, target.tag)
     if existing is not None and not force:
         return PullResult(existing, 0, 0, None, already=True)
@@ -164,9 +170,14 @@ def convert_and_install(folder: Path, name: str, quant: str, display: str, sourc
 
 def pull_from_dir(name: str, folder: str, bars: Bars = silent_bars, force: bool = False) -> PullResult:
     """Convert, verify and install a checkpoint folder brought in by hand, under `name`."""
+    target = parse_target(name)
+    with installed.pull_lock(target.repo):
+        return _pull_from_dir(target, folder, bars, force)
+
+
+def _pull_from_dir(target: PullTarget, folder: str, bars: Bars, force: bool) -> PullResult:
     from opencoder_local.files import user_path
 
-    target = parse_target(name)
     existing = installed.find_installed(target.name, target.tag)
     if existing is not None and not force:
         return PullResult(existing, 0, 0, None, already=True)
