@@ -4,13 +4,16 @@ The app keeps only the vocabulary, so counting stays exact and instant; the prom
 here and sent as ids, so the model sees exactly what the meter counted. The model process is a
 fresh interpreter (like multiprocessing's "spawn", the same on macOS and Linux) that shares no
 interpreter lock with the UI. If it dies, the turn in flight raises EngineStoppedError and the app
-starts another; close() ends it at once, even in the middle of loading.
+starts another; close() ends it at once, even in the middle of loading. One that has not ended its
+turn CANCEL_DEADLINE_S after a cancel() is hung (stopped, or stuck in llama.cpp): it is killed, and
+the turn raises EngineStoppedError the same way, so a stop never waits longer than that.
 """
 
 from __future__ import annotations
 
 import socket
 import sys
+import threading
 from typing import Iterator, Sequence
 
 from opencoder_local.children import Child
@@ -21,6 +24,8 @@ from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions
 from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready, Turn,
                                          WireError, encode)
 from opencoder_local.errors import UserError
+
+CANCEL_DEADLINE_S = 1.0  # a cancelled turn ends within one token; this long without its end, the process is hung
 
 
 class ProcessEngine:
@@ -37,6 +42,10 @@ class ProcessEngine:
         self.vocab = self.format.vocab
         self._ready = self._closed = False
         self._turn = 0
+        self._lock = threading.Lock()  # the turn a reader waits for, and its deadline, against the deadline's timer
+        self._awaited: int | None = None
+        self._deadline: threading.Timer | None = None
+        self._hung = False
         self._channel, self._child = self._spawn(Load(str(info.path), options))
         self._events = self._channel.batches()
 
@@ -96,6 +105,7 @@ class ProcessEngine:
         ids = self.prompt_ids(messages)
         max_new = answer_budget(len(ids), self.n_ctx, params)
         self._turn += 1
+        self._await(self._turn)
         try:
             self._channel.send(Turn(self._turn, tuple(ids), max_new, params))
         except OSError:
@@ -103,7 +113,6 @@ class ProcessEngine:
         return self._receive(self._turn, len(ids))
 
     def _receive(self, turn: int, prompt_tokens: int) -> Iterator[Delta]:
-        finished = False
         try:
             for batch in self._events:
                 text = []
@@ -112,36 +121,78 @@ class ProcessEngine:
                         continue  # the tail of a turn whose reader gave up
                     if isinstance(event, Piece):
                         text.append(event.text)
-                    elif isinstance(event, Done):
-                        finished = True
-                        yield Delta("".join(text) + event.text, event.stats, len(text))
-                        return
-                    elif isinstance(event, Error):
+                        continue
+                    self._ended(turn)  # Done or Error
+                    if self._hung:  # the deadline struck just before it came: the process is gone all the same
+                        raise self._stopped("while answering")
+                    if isinstance(event, Error):
                         raise UserError(event.error)
+                    yield Delta("".join(text) + event.text, event.stats, len(text))
+                    return
                 if text:
                     yield Delta("".join(text), tokens=len(text))
             if not self._closed:
                 raise self._stopped("while answering")
-            finished = True  # closed by us: the answer so far is all there is
+            # closed by us: the answer so far is all there is
             yield Delta("", TurnStats(prompt_tokens, 0, 0, 0.0, 0.0, "cancelled"), 0)
         except WireError as exc:
             raise self._stopped("while answering", exc) from None
         finally:
-            if not finished and not self._closed:
-                self.cancel()  # the reader gave up: stop generating what nobody reads
+            if self._ended(turn) and not self._closed:
+                self._send_cancel()  # the reader gave up: stop generating what nobody reads
 
     def cancel(self) -> None:
-        """Stop the current turn within one token (or one compute step of its prompt)."""
+        """Stop the current turn within one token (or one compute step of its prompt); if the model process
+        has not ended it CANCEL_DEADLINE_S later, the process is killed and the turn's reader stops."""
+        self._send_cancel()
+        with self._lock:
+            if self._awaited is None or self._deadline is not None or self._closed:
+                return  # no turn is read, or its deadline runs already
+            self._deadline = threading.Timer(CANCEL_DEADLINE_S, self._give_up, (self._awaited,))
+            self._deadline.daemon = True
+            self._deadline.start()
+
+    def _send_cancel(self) -> None:
         try:
             self._channel.send(Cancel(self._turn))
         except OSError:
             pass  # the process is gone: nothing runs
+
+    def _await(self, turn: int | None) -> None:
+        """A reader waits for `turn` from now on (None: for no turn)."""
+        with self._lock:
+            self._awaited = turn
+            self._disarm()
+
+    def _ended(self, turn: int) -> bool:
+        """Nobody waits for `turn` any more; True if it was awaited until now."""
+        with self._lock:
+            if self._awaited != turn:
+                return False
+            self._awaited = None
+            self._disarm()
+            return True
+
+    def _disarm(self) -> None:
+        """Call with the lock held: the deadline of the turn awaited until now is void."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _give_up(self, turn: int) -> None:
+        """The deadline of a cancel: the turn still has not ended, so the process is hung. Its reader sees EOF."""
+        with self._lock:
+            if self._awaited != turn or self._closed:
+                return
+            self._hung = True
+            self._child.kill()  # SIGKILL ends a stopped process too
 
     def close(self) -> None:
         """End the model process at once (loading, idle or answering)."""
         if self._closed:
             return
         self._closed = True
+        self._await(None)
         self._channel.shutdown()
         self._child.kill()
         self._child.wait()
@@ -156,6 +207,10 @@ class ProcessEngine:
             self._child.kill()
             self._child.wait()
             return EngineStoppedError(f"the model process sent {garbled} {when} and was stopped")
+        if self._hung:
+            self._child.wait()
+            return EngineStoppedError(f"the model process stopped responding {when} "
+                                      f"(no answer to a stop within {CANCEL_DEADLINE_S:g} s) and was ended")
         self._child.wait(timeout=5)  # it may have closed its socket but live on: then it is killed
         last = self._child.last_words()
         detail = f" ({last[:200]})" if last else ""

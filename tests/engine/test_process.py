@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 
 import pytest
 
 from opencoder_local.engine import EngineOptions
 from opencoder_local.engine.prompt_format import ContextFullError
 from opencoder_local.models.registry import open_model
+from opencoder_local.engine.process import CANCEL_DEADLINE_S
 from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Message
 from opencoder_local.errors import UserError
 
@@ -79,6 +82,18 @@ def test_cancel_during_generation_stops_within_a_token(child):
     assert stats.stop_reason == "cancelled" and stats.generated_tokens < 400
 
 
+def test_a_cancel_the_child_answers_in_time_leaves_it_running(child):
+    deltas = child.stream(QUESTION, GenParams(max_tokens=400))
+    next(iter(deltas))
+    child.cancel()
+    assert list(deltas)[-1].stats.stop_reason == "cancelled"
+    child.cancel()  # Esc again, with no turn running: nothing to wait for
+    time.sleep(CANCEL_DEADLINE_S * 1.5)  # past the deadline: a deadline left armed would have struck by now
+    assert child.exit_code is None
+    _, stats, _ = run(child, QUESTION, max_tokens=3)
+    assert stats.stop_reason == "length"
+
+
 def test_a_reader_that_gives_up_leaves_the_child_ready_for_the_next_turn(child):
     deltas = child.stream(QUESTION, GenParams(max_tokens=400))
     next(iter(deltas))
@@ -108,6 +123,55 @@ def test_a_killed_child_mid_answer_is_one_engine_stopped_error_with_the_signal()
     with pytest.raises(EngineStoppedError):
         engine.stream(QUESTION, GenParams())
     engine.close()
+
+
+def read_in_a_thread(deltas) -> dict:
+    """Read a stream to its end in a thread; the result has "text", then "error" or "stats", and "ended"."""
+    result = {"text": "", "ended": threading.Event()}
+
+    def read():
+        try:
+            for delta in deltas:
+                result["text"] += delta.text
+                result["stats"] = delta.stats or result.get("stats")
+        except Exception as exc:
+            result["error"] = exc
+        finally:
+            result["ended"].set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return result
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question", [QUESTION, LONG_QUESTION], ids=["mid-answer", "during-a-long-prompt"])
+def test_a_child_that_stops_responding_is_killed_when_it_does_not_answer_a_cancel(question):
+    engine = open_model("demo", EngineOptions(n_ctx=4096))
+    try:
+        engine.wait_ready()
+        deltas = engine.stream(question, GenParams(max_tokens=2000))
+        if question is QUESTION:
+            first = next(iter(deltas)).text
+        else:
+            first = ""  # frozen while it evaluates the prompt
+        os.kill(engine.pid, signal.SIGSTOP)
+        result = read_in_a_thread(deltas)
+        engine.cancel()
+        assert result["ended"].wait(60), "the stream never ended"  # generous: without the deadline it never does
+        assert isinstance(result.get("error"), EngineStoppedError)
+        assert "stopped responding while answering" in str(result["error"])
+        assert engine.exit_code == -signal.SIGKILL
+        with pytest.raises(EngineStoppedError, match="stopped responding"):
+            engine.stream(QUESTION, GenParams())
+    finally:
+        engine.close()
+    fresh = open_model("demo", EngineOptions(n_ctx=4096))
+    try:
+        fresh.wait_ready()
+        _, stats, _ = run(fresh, QUESTION, max_tokens=3)
+        assert stats.stop_reason == "length"
+    finally:
+        fresh.close()
 
 
 def test_a_child_killed_while_loading_is_an_engine_stopped_error():
