@@ -39,8 +39,9 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed for temperature > 0")
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical performance cores)")
     parser.add_argument("--lookup", choices=sorted(_SWITCH), default=None,
-                        help="prompt lookup: greedy answers that copy the prompt check guesses from it in one "
-                             "batch; faster, but llama.cpp's batch rounding can change a near-tie (default off)")
+                        help="prompt lookup for greedy answers (default on): guesses copied from the conversation "
+                             "are checked in one batch, faster where answers copy; off decodes one token at a time, "
+                             "so llama.cpp's batch rounding cannot turn a near tie")
     parser.add_argument("--theme", help="Textual theme name")
     parser.add_argument("--continue", dest="continue_last", action="store_true", help="resume the last conversation")
     parser.add_argument("-f", "--file", dest="files", action="append", metavar="PATH",
