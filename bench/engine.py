@@ -68,7 +68,8 @@ def bare_rate(llm: llama_cpp.Llama, prompt: list[int], n_tokens: int) -> float:
 
 
 def overhead_ratio(threads: int, n_tokens: int, repeats: int) -> tuple[float, float, float]:
-    engine = open_model("demo", EngineOptions(n_threads=threads), isolated=False)
+    # Plain decoding, as the bare loop decodes: this measures the engine's own cost per token.
+    engine = open_model("demo", EngineOptions(n_threads=threads, lookup=False), isolated=False)
     with safe_model_params():  # as the engine loads it
         llm = llama_cpp.Llama(str(demo_path()), n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=threads,
                               verbose=False)
@@ -103,7 +104,7 @@ def follow_up_ratio() -> tuple[float, int, int]:
 def thread_ratio(n_tokens: int, repeats: int) -> tuple[float, dict[int, float]]:
     rates = {}
     for threads in range(1, (os.cpu_count() or 1) + 1):
-        engine = open_model("demo", EngineOptions(n_threads=threads), isolated=False)
+        engine = open_model("demo", EngineOptions(n_threads=threads, lookup=False), isolated=False)
         rates[threads] = statistics.median(engine_rate(engine, n_tokens) for _ in range(repeats))
     return rates[default_threads()] / max(rates.values()), rates
 

@@ -39,8 +39,9 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed for temperature > 0")
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical performance cores)")
     parser.add_argument("--lookup", choices=sorted(_SWITCH), default=None,
-                        help="prompt lookup: greedy answers that copy the prompt check guesses from it in one "
-                             "batch; faster, but llama.cpp's batch rounding can change a near-tie (default off)")
+                        help="prompt lookup for greedy answers (default on): guesses copied from the conversation "
+                             "are checked in one batch, faster where answers copy; off decodes one token at a time, "
+                             "so llama.cpp's batch rounding cannot turn a near tie")
     parser.add_argument("--theme", help="Textual theme name")
     parser.add_argument("--continue", dest="continue_last", action="store_true", help="resume the last conversation")
     parser.add_argument("-f", "--file", dest="files", action="append", metavar="PATH",
@@ -331,6 +332,24 @@ def _run_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from opencoder_local.models.registry import default_model, model_file, open_model
+    from opencoder_local.settings import apply_flags, engine_options, load_config
+
+    model = args.model or load_config().model or default_model()
+    if model is None:
+        raise UserError(_NO_MODEL)
+    engine = open_model(model_file(model), engine_options(apply_flags(load_config(), threads=args.threads)),
+                        isolated=False)
+    try:
+        table, path = engine.calibrate_lookup()
+    finally:
+        engine.close()
+    costs = ", ".join(f"{size} tokens {cost:.2f}x" for size, cost in table.points)
+    print(f"{engine.model_name} on {engine.n_threads} threads: {costs} a one-token decode; stored in {path}")
+    return 0
+
+
 def chat_main(argv: Sequence[str] | None = None) -> int:
     return run_guarded(lambda: _run_chat(refuse_undecodable(_chat_parser().parse_args(argv))), "opencoder-chat")
 
@@ -355,8 +374,12 @@ def _run_command(argv: list[str]) -> int:
     tok = sub.add_parser("tokenize", help="print the token ids of stdin (or of a chat) as a JSON array")
     _add_model_flags(tok)
     tok.add_argument("--chat", metavar="FILE.json", help="ids of the exact prompt this chat would send")
+    calibrate = sub.add_parser("calibrate", help="measure what prompt lookup's batches cost on this machine, once")
+    calibrate.add_argument("-m", "--model", help="model name or path to a .gguf file (default: as chat picks)")
+    calibrate.add_argument("--threads", type=int, help="CPU threads (default: as chat uses)")
     args = refuse_undecodable(parser.parse_args(argv))
-    commands = {"models": _run_models, "pull": _run_pull, "rm": _run_rm, "tokenize": _run_tokenize}
+    commands = {"models": _run_models, "pull": _run_pull, "rm": _run_rm, "tokenize": _run_tokenize,
+                "calibrate": _run_calibrate}
     return commands[args.command](args)
 
 

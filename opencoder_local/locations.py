@@ -46,6 +46,11 @@ def downloads_dir() -> Path:
     return data_dir() / "downloads"
 
 
+def lookup_costs_path() -> Path:
+    """Prompt lookup's measured batch costs, one table per model file and thread count."""
+    return data_dir() / "lookup_costs.json"
+
+
 def database_path() -> Path:
     return data_dir() / "conversations.sqlite3"
 

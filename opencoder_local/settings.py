@@ -30,7 +30,7 @@ class ChatSettings:
     threads: int | None = None
     theme: str | None = None
     exact_tokenizer: bool | None = None
-    lookup: bool = False  # prompt lookup: faster copies, but not always plain decoding's tokens (README)
+    lookup: bool = True  # prompt lookup for greedy answers: faster copies, batch arithmetic (README)
     continue_last: bool = False
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses

@@ -7,12 +7,10 @@ removes the rest from the KV cache. Either way a step returns at least one token
 
 from __future__ import annotations
 
-import time
-
 import llama_cpp
 import numpy as np
 
-from opencoder_local.engine.lookup import MAX_DRAFT, BatchCosts, DraftPolicy, NgramIndex
+from opencoder_local.engine.lookup import MAX_DRAFT, CostTable, DraftPolicy, NgramIndex
 
 
 class PlainSteps:
@@ -64,12 +62,12 @@ class DraftBatch:
 
 
 class LookupSteps(PlainSteps):
-    """Greedy decoding that checks a guess from the conversation itself with each decode, when it pays."""
+    """Greedy decoding that checks a guess from the conversation itself with each decode, when it pays
+    by the cost table: what is drafted, and so each batch's shape, follows from the tokens alone."""
 
-    def __init__(self, llm: llama_cpp.Llama, sampler, prompt: list[int], batch: DraftBatch, costs: BatchCosts):
+    def __init__(self, llm: llama_cpp.Llama, sampler, prompt: list[int], batch: DraftBatch, costs: CostTable):
         super().__init__(llm, sampler)
         self.batch = batch
-        self.costs = costs
         self.index = NgramIndex(prompt)
         self.policy = DraftPolicy(costs, batch.size - 1)
         self._n_vocab = llm.n_vocab()
@@ -84,9 +82,7 @@ class LookupSteps(PlainSteps):
         limit = min(self.policy.max_draft, room - 1, llm.n_ctx() - 1 - self._start)
         candidate = self.index.candidate(limit)
         draft = candidate.tokens[:self.policy.length(candidate)] if candidate else []
-        began = time.perf_counter()
         produced = self._check(token, draft) if draft else super().after(token, room)
-        self.costs.add(len(draft) + 1, time.perf_counter() - began)
         if candidate is not None:
             self.policy.score(candidate, len(draft), produced)
         self.drafted += len(draft)

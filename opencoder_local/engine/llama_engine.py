@@ -6,6 +6,7 @@ import codecs
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import llama_cpp
@@ -13,7 +14,8 @@ import llama_cpp
 from opencoder_local.engine.backend import backend_in_use, safe_model_params
 from opencoder_local.engine.decoding import DraftBatch, LookupSteps, PlainSteps
 from opencoder_local.engine.gguf_file import GGUFFile
-from opencoder_local.engine.lookup import BatchCosts
+from opencoder_local.engine.lookup import DEFAULT_COSTS, CostTable
+from opencoder_local.engine.lookup_costs import measure_costs, store_costs, stored_costs
 from opencoder_local.engine.model_file import chat_template_for, context_window, uses_exact_tokenizer
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import ContextBudget, Delta, EngineOptions, GenParams, Message, TurnStats
@@ -74,7 +76,9 @@ class LlamaEngine:
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
         self._no_abort_cb = llama_cpp.ggml_abort_callback(0)
         self._draft_batch = DraftBatch() if options.lookup else None
-        self._batch_costs = BatchCosts()  # measured over the engine's life: the machine's, not the turn's
+        # Fixed for the engine's life, never timed during a turn: the same question, the same batches.
+        self.lookup_costs = (stored_costs(info.path, self.n_threads) if options.lookup else None) or DEFAULT_COSTS
+        self.answer_ids: list[int] = []  # the latest turn's tokens, a stop token included
 
     @property
     def chat_mode(self) -> bool:
@@ -159,6 +163,15 @@ class LlamaEngine:
         self._cancel.clear()
         return self._turn(ids, max_new, params)
 
+    def calibrate_lookup(self) -> tuple[CostTable, Path]:
+        """Measure what k-token batches cost against one-token decodes with this model and these
+        threads, store it for later engines (`opencoder calibrate`) and use it from now on."""
+        with self._lock:
+            table = measure_costs(self._llm, self.tokenize(Path(__file__).read_text(encoding="utf-8")))
+            stored = store_costs(self.info.path, self.n_threads, table)
+        self.lookup_costs = table
+        return table, stored
+
     def wait_ready(self) -> None:
         """Loaded in the constructor: always ready."""
 
@@ -175,7 +188,7 @@ class LlamaEngine:
 
     def _steps(self, ids: list[int], sampler, params: GenParams) -> PlainSteps:
         if self._draft_batch is not None and params.temperature <= 0:
-            return LookupSteps(self._llm, sampler, ids, self._draft_batch, self._batch_costs)
+            return LookupSteps(self._llm, sampler, ids, self._draft_batch, self.lookup_costs)
         return PlainSteps(self._llm, sampler)
 
     def _run(self, ids: list[int], max_new: int, params: GenParams) -> Iterator[Delta]:
@@ -186,6 +199,7 @@ class LlamaEngine:
         generated, reused, reason = 0, 0, "length"
         first = last = start
         pending = 0  # the next of `produced` to give; those before it are answered and fed to the model
+        self.answer_ids = answer = []
         try:
             reused = self._evaluate(ids)
             produced = [steps.first()]
@@ -198,6 +212,7 @@ class LlamaEngine:
                 if generated == 0:
                     first = last
                 generated += 1
+                answer.append(token)
                 if self.vocab.is_stop(token):
                     reason = "stop"
                     break

@@ -1,12 +1,12 @@
 """Prompt lookup: guess the next tokens from where the last few occurred before, and how many guesses pay.
 
-Pure Python, no llama.cpp: engine/decoding.py checks the guesses against the model in one batch.
+Pure Python, no llama.cpp and no clock: engine/decoding.py checks the guesses against the model in one
+batch; engine/lookup_costs.py measures and stores the cost table.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import deque
+import math
 from dataclasses import dataclass
 
 NGRAM = 3  # tokens that must match before what followed them is proposed
@@ -70,42 +70,36 @@ class _Rate:
         self.value += (float(success) - self.value) / 16
 
 
-class BatchCosts:
-    """What a decode of `size` tokens costs on this machine, in one-token decodes.
+@dataclass(frozen=True)
+class CostTable:
+    """What a decode of k tokens costs on one machine and model, in one-token decodes.
 
-    Medians of the latest timings of each size, so one batch held up by other work moves nothing
-    once a size has a few; the first timing of each size is dropped (llama.cpp plans a graph for a
-    batch shape it has not seen). A size not timed yet is estimated from the extra cost per token of
-    those that were, or from a CPU's before any was."""
+    Fixed while answers run, so what is drafted depends on the tokens alone and the same question
+    gets the same batches, and the same answer, whatever else the machine is doing. `points` are
+    (k, cost) for the sizes measured, k >= 2 ascending; between them the cost is linear, past the
+    last it grows by the last segment's cost per token."""
 
-    PRIOR = 0.5  # extra per token before any batch is timed: a CPU's (a GPU's is far less)
-    SETTLED = 3  # timings of a size before its estimate stands on its own
+    points: tuple[tuple[int, float], ...]
 
-    def __init__(self) -> None:
-        self._times: dict[int, deque[float]] = {}  # seconds, by size
-
-    def add(self, size: int, seconds: float) -> None:
-        if size in self._times:
-            self._times[size].append(seconds)
-        else:
-            self._times[size] = deque(maxlen=9)  # the first: a new graph
-
-    def settled(self, size: int) -> bool:
-        return len(self._times.get(size, ())) >= self.SETTLED and self.timed(1)
-
-    def timed(self, size: int) -> bool:
-        return bool(self._times.get(size))
+    def __post_init__(self) -> None:
+        sizes = [k for k, _ in self.points]
+        if not sizes or sizes[0] < 2 or sizes != sorted(set(sizes)):
+            raise ValueError("a cost table needs sizes of 2 or more, ascending, each once")
+        if not all(isinstance(c, float) and math.isfinite(c) and c > 0 for _, c in self.points):
+            raise ValueError("a cost table needs costs that are finite numbers above 0")
 
     def __call__(self, size: int) -> float:
-        if size == 1:
-            return 1.0
-        if not self.timed(1):
-            return 1 + self.PRIOR * (size - 1)
-        one = statistics.median(self._times[1])
-        if self.timed(size):
-            return statistics.median(self._times[size]) / one
-        extras = [(statistics.median(times) / one - 1) / (k - 1) for k, times in self._times.items() if k > 1 and times]
-        return 1 + max(statistics.median(extras) if extras else self.PRIOR, 0.0) * (size - 1)
+        points = ((1, 1.0), *self.points)
+        for (k0, c0), (k1, c1) in zip(points, points[1:]):
+            if size <= k1:
+                return c0 + (c1 - c0) * max(size - k0, 0) / (k1 - k0)
+        (k0, c0), (k1, c1) = points[-2:]
+        return c1 + (c1 - c0) * (size - k1) / (k1 - k0)
+
+
+# Medians on this project's 2-core x86 machines, demo model, default attention (README): a table for
+# CPUs until `opencoder calibrate` measures the machine's own.
+DEFAULT_COSTS = CostTable(((2, 1.47), (4, 2.12), (8, 3.61), (17, 6.77)))
 
 
 class DraftPolicy:
@@ -115,11 +109,12 @@ class DraftPolicy:
     costs(k+1); a one-token step yields 1 and costs 1. p1 is the chance a new match's first token is
     right, p2 the chance of each token after a right one (and of a source being followed). Steps
     without a draft still score the candidate's first token against the model's, so prose learns
-    that its matches miss without paying for them."""
+    that its matches miss without paying for them. No clock: the choice is a function of the tokens
+    seen so far and the cost table."""
 
-    def __init__(self, costs: BatchCosts, max_draft: int = MAX_DRAFT):
-        self.costs = costs
+    def __init__(self, costs: CostTable, max_draft: int = MAX_DRAFT):
         self.max_draft = max_draft
+        self._costs = [costs(size) for size in range(max_draft + 2)]  # by batch size; [0] unused
         self.first = _Rate(0.3)
         self.follow = _Rate(0.7)
 
@@ -129,11 +124,9 @@ class DraftPolicy:
         for length in range(1, min(self.max_draft, len(candidate.tokens)) + 1):
             expected += chance
             chance *= self.follow.value
-            rate = expected / self.costs(length + 1)
+            rate = expected / self._costs[length + 1]
             if rate > best_rate:
                 best, best_rate = length, rate
-        if best == 0 and candidate.tokens and not self.costs.settled(2):
-            return 1  # a few one-token drafts, until a 2-token batch's cost is known from this machine
         return best
 
     def score(self, candidate: Candidate, drafted: int, produced: list[int]) -> None:

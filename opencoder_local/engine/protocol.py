@@ -30,7 +30,7 @@ class EngineOptions:
     n_gpu_layers: int = -1  # all layers where Metal/CUDA is built in
     exact_tokenizer: bool | None = None  # None: on for OpenCoder GGUFs
     n_batch: int = 512
-    lookup: bool = False  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
+    lookup: bool = True  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
     flash_attn: bool = False  # llama-cpp-python's default; on, a CPU decodes far slower at long contexts
 
 

@@ -181,7 +181,7 @@ def test_models_skips_a_broken_link_in_the_store():
 
 def test_lookup_is_a_switch_on_the_command_line_and_in_the_config(tmp_path):
     (tmp_path / "scale.py").write_text("".join(f"def scale_{i}(v):\n    return v * {i}\n\n" for i in range(20)))
-    result = run("--model", "demo", "--lookup", "on", "--max-tokens", "40", "--project", str(tmp_path),
+    result = run("--model", "demo", "--lookup", "off", "--max-tokens", "40", "--project", str(tmp_path),
                  "-f", "scale.py", "-p", "Repeat the file.")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
@@ -189,12 +189,12 @@ def test_lookup_is_a_switch_on_the_command_line_and_in_the_config(tmp_path):
     config.parent.mkdir(parents=True)
     config.write_text('lookup = "yes"\n')
     assert_one_line_error(run("-p", "hi"), "config.toml", "lookup", "true or false")
-    config.write_text("lookup = true\n")
+    config.write_text("lookup = false\n")
     assert run("--model", "demo", "--max-tokens", "3", "-p", "hi").returncode == 0
 
 
 def test_the_lookup_setting_reaches_the_engine():
     from opencoder_local.settings import ChatSettings, engine_options
 
-    assert engine_options(ChatSettings()).lookup is False
-    assert engine_options(ChatSettings(lookup=True)).lookup is True
+    assert engine_options(ChatSettings()).lookup is True  # on by default: greedy answers draft
+    assert engine_options(ChatSettings(lookup=False)).lookup is False

@@ -1,6 +1,10 @@
 """Prompt lookup's guesses and how many of them a step drafts (no model: engine/lookup.py alone)."""
 
-from opencoder_local.engine.lookup import BatchCosts, Candidate, DraftPolicy, NgramIndex
+import time
+
+import pytest
+
+from opencoder_local.engine.lookup import DEFAULT_COSTS, Candidate, CostTable, DraftPolicy, NgramIndex
 
 
 def test_proposes_what_followed_the_last_tokens_before():
@@ -38,37 +42,63 @@ def test_a_token_that_leaves_the_source_ends_the_following():
     assert index.candidate(3) is None  # 3 4 9 never occurred: nothing to follow, nothing to look up
 
 
-def costs_of(extra: float) -> BatchCosts:
-    """Costs timed as one-token decodes of 10 ms and batches of `extra` more per token."""
-    costs = BatchCosts()
-    for _ in range(5):
-        for size in (1, 2, 5):
-            costs.add(size, 0.010 * (1 + (size - 1) * extra))
-    return costs
+def costs_of(extra: float) -> CostTable:
+    """Batches that cost `extra` one-token decodes more per token."""
+    return CostTable(((2, 1 + extra), (5, 1 + 4 * extra)))
 
 
-def test_batch_costs_are_medians_and_sizes_not_timed_are_estimated():
-    costs = costs_of(0.5)
-    costs.add(5, 10.0)  # one decode held up by another process
-    assert costs(5) == 3.0
-    assert costs(1) == 1.0 and costs(9) == 5.0
-    assert BatchCosts()(3) == 1 + 2 * BatchCosts.PRIOR  # nothing timed yet
+def test_costs_are_linear_between_the_sizes_measured_and_beyond_the_last():
+    table = CostTable(((2, 1.5), (4, 2.0), (8, 4.0)))
+    assert [table(k) for k in (1, 2, 3, 4, 6, 8, 10)] == [1.0, 1.5, 1.75, 2.0, 3.0, 4.0, 5.0]
+    assert DEFAULT_COSTS(2) == 1.47 and DEFAULT_COSTS(17) == 6.77
 
 
-def test_the_first_timing_of_a_size_is_dropped_and_one_slow_batch_cannot_stop_drafting_for_good():
-    costs = BatchCosts()
-    for seconds in (0.050, 0.010, 0.010):
-        costs.add(1, seconds)
-    costs.add(2, 0.100)  # a new batch shape: llama.cpp plans its graph
-    assert costs(2) == 1 + BatchCosts.PRIOR
-    costs.add(2, 0.040)  # held up by another process
-    policy = DraftPolicy(costs)
-    following = Candidate(list(range(16)), fresh=False)
-    assert policy.length(following) == 1  # not settled: it drafts one token to time a 2-token batch
-    for _ in range(BatchCosts.SETTLED):
-        costs.add(2, 0.014)
-    assert costs.settled(2) and abs(costs(2) - 1.4) < 1e-9
-    assert policy.length(following) > 1
+@pytest.mark.parametrize("points", [(), ((1, 1.0),), ((4, 2.0), (2, 1.5)), ((2, 1.5), (2, 1.6)),
+                                    ((2, float("nan")),), ((2, -1.0),), ((2, "1.5"),)])
+def test_a_table_that_is_not_one_is_refused(points):
+    with pytest.raises(ValueError):
+        CostTable(points)
+
+
+def replay(policy: DraftPolicy, prompt: list[int], answer: list[int]) -> list[int]:
+    """The draft lengths a turn picks when the model's tokens are `answer` (as LookupSteps steps)."""
+    index, lengths, at = NgramIndex(prompt), [], 0
+    while at < len(answer) - 1:
+        index.append(answer[at])
+        at += 1
+        candidate = index.candidate(min(policy.max_draft, len(answer) - at - 1))
+        length = policy.length(candidate) if candidate else 0
+        lengths.append(length)
+        draft = candidate.tokens[:length] if candidate else []
+        produced = []
+        for guess in draft:
+            if guess != answer[at + len(produced)]:
+                break
+            produced.append(guess)
+        produced.append(answer[at + len(produced)])
+        if candidate is not None:
+            policy.score(candidate, length, produced)
+        index.extend(produced[:-1])
+        at += len(produced) - 1
+    return lengths
+
+
+def test_what_is_drafted_follows_from_the_tokens_and_the_table_alone(monkeypatch):
+    file = [(7 * i) % 50 for i in range(300)]
+    prompt = file + [60, 61]
+    answer = file[:120] + [70, 71, 72] + file[130:250] + [99]
+    first = replay(DraftPolicy(DEFAULT_COSTS), prompt, answer)
+    assert sum(first) > 100  # the copied stretches are drafted
+
+    def no_clock():
+        raise AssertionError("drafting read the clock")
+
+    monkeypatch.setattr(time, "perf_counter", no_clock)
+    monkeypatch.setattr(time, "monotonic", no_clock)
+    monkeypatch.setattr(time, "time", no_clock)
+    assert all(replay(DraftPolicy(DEFAULT_COSTS), prompt, answer) == first for _ in range(3))
+    assert replay(DraftPolicy(CostTable(DEFAULT_COSTS.points)), prompt, answer) == first  # an equal table
+    assert replay(DraftPolicy(costs_of(0.05)), prompt, answer) != first  # another machine's, another plan
 
 
 def test_a_new_match_is_not_drafted_until_matches_have_proved_right():

@@ -2,14 +2,15 @@
 
 Both engines run flash attention on one thread: only then does this llama.cpp compute each row of a
 batch exactly as a one-token decode (for the demo's Q4_1 and Q8_0 weights; bench/batch_rounding.py),
-so a difference here is the lookup's own.
+so a difference here is the lookup's own. No cost table is stored in a test's data folder, so the
+lookup engines draft by the built-in one: what they draft never depends on the machine's load.
 """
 
 import pytest
 
 from opencoder_local.engine import EngineOptions
 from opencoder_local.models.registry import open_model
-from opencoder_local.engine.lookup import BatchCosts
+from opencoder_local.engine.lookup import DEFAULT_COSTS
 from opencoder_local.engine.protocol import GenParams, Message
 
 FILE = "".join(f"def scale_{i}(value):\n    return value * {i} + {i * 7}\n\n" for i in range(12))
@@ -18,14 +19,10 @@ COPY = [Message("user", f"Here is `scale.py`:\n```python\n{FILE}```\n"
 FREE = [Message("user", "Explain what a hash map is.")]
 
 
-@pytest.fixture(autouse=True)
-def _untimed(monkeypatch):
-    """Batches cost what BatchCosts assumes before it times any: what is drafted never depends on load."""
-    monkeypatch.setattr(BatchCosts, "add", lambda self, size, seconds: None)
-
-
 def engine(lookup: bool, n_ctx: int = 2048):
-    return open_model("demo", EngineOptions(n_ctx=n_ctx, n_threads=1, lookup=lookup, flash_attn=True), isolated=False)
+    opened = open_model("demo", EngineOptions(n_ctx=n_ctx, n_threads=1, lookup=lookup, flash_attn=True), isolated=False)
+    assert opened.lookup_costs == DEFAULT_COSTS
+    return opened
 
 
 @pytest.fixture(scope="module")
@@ -137,4 +134,4 @@ def test_the_model_process_answers_the_same_and_reports_its_drafts(plain):
         child.close()
     expected, _ = run(plain, COPY, max_tokens=120)
     assert text == "".join(expected)
-    assert 0 <= stats.accepted_tokens <= stats.drafted_tokens  # drafted as that process's own timings say
+    assert 0 < stats.accepted_tokens <= stats.drafted_tokens  # by the built-in table, as in this process

@@ -50,6 +50,12 @@ def wait_idle(server, timeout: float = 10.0) -> dict:
     raise AssertionError(f"the server's slot is still generating: {slot}")
 
 
+@pytest.fixture(scope="module")
+def demo():
+    """The local engine as the servers decode: one token at a time (lookup's batches round otherwise)."""
+    return open_model("demo", EngineOptions(n_ctx=4096, lookup=False), isolated=False)
+
+
 @pytest.fixture
 def remote(llama_server):
     engine = open_model(Endpoint(llama_server.url))
