@@ -21,7 +21,7 @@ from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
                                              Message, TurnStats)
-from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready, Turn,
+from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Ready, Turn,
                                          WireError, encode)
 from opencoder_local.errors import UserError
 
