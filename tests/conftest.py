@@ -12,6 +12,32 @@ from fixtures.hub_server import HubServer
 from fixtures.opencoder_tokenizer import ReferenceTokenizer, write_llamacpp_style_vocab_gguf, write_tokenizer
 
 
+# The `model` marker: tests that load model weights through llama.cpp (the demo model, a converted or
+# pulled checkpoint run by the engine) or build or start llama-server. `pytest -m "not model"` runs the
+# rest in a minute or two; CI runs everything. A test is marked by a fixture it uses, by its module
+# (where most of a module loads weights), or by its own @pytest.mark.model.
+MODEL_FIXTURES = frozenset({"demo", "child", "demo_engine", "demo_app", "llama_server", "llama_server_binary",
+                            "start_llama_server", "real_ckpt", "convert"})
+MODEL_MODULES = frozenset({
+    "cli/test_cli.py", "cli/test_one_shot_apply.py", "cli/test_remote_one_shot.py",
+    "convert/test_engine_on_converted.py", "convert/test_llamacpp_agreement.py", "convert/test_real_weights.py",
+    "engine/test_generation.py", "engine/test_lookup_costs.py", "engine/test_lookup_generation.py",
+    "engine/test_process.py", "engine/test_remote.py",
+    "models/test_install.py", "models/test_offline.py", "models/test_pull.py",
+    "reliability/test_app_faults.py", "reliability/test_terminal.py",
+    "tui/test_first_run.py", "tui/test_kill_while_streaming.py", "tui/test_lookup_chat.py",
+    "tui/test_model_loading.py", "tui/test_model_process.py",
+})
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.relative_to(_TESTS).as_posix() if item.path.is_relative_to(_TESTS) else ""
+        if module in MODEL_MODULES or MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def opencoder_home(tmp_path, monkeypatch):
     """No test touches a real home: each gets its own OPENCODER_HOME and working folder."""
