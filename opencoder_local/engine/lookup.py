@@ -97,8 +97,8 @@ class CostTable:
         return c1 + (c1 - c0) * (size - k1) / (k1 - k0)
 
 
-# Medians on this project's 2-core x86 machines, demo model, default attention (README): a table for
-# CPUs until `opencoder calibrate` measures the machine's own.
+# A CPU's figures (the demo model, default attention, two x86 cores on a quiet machine): the table
+# lookup drafts by until `opencoder calibrate` measures this machine's own.
 DEFAULT_COSTS = CostTable(((2, 1.47), (4, 2.12), (8, 3.61), (17, 6.77)))
 
 

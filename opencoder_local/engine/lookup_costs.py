@@ -106,13 +106,13 @@ def store_costs(model: Path, n_threads: int, table: CostTable) -> Path:
 
 
 def measure_costs(llm: llama_cpp.Llama, context: list[int], rounds: int = ROUNDS) -> CostTable:
-    """Time one-token decodes and k-token batches after `context` (at least CONTEXT tokens), the
+    """Time one-token decodes and k-token batches after `context` (CONTEXT tokens of it), the
     sizes interleaved so a busy spell slows them alike; the medians, as multiples of a one-token
     decode. Leaves the KV cache empty."""
     memory = llama_cpp.llama_get_memory(llm.ctx)
     llama_cpp.llama_memory_clear(memory, True)
     llm.n_tokens = 0
-    llm.eval(context[:CONTEXT])
+    llm.eval(context[:min(CONTEXT, llm.n_ctx() - max(SIZES) - 1)])  # room for the largest batch
     start = llm.n_tokens
     batch = DraftBatch(max(SIZES))
     times: dict[int, list[float]] = {size: [] for size in (1, *SIZES)}
