@@ -46,7 +46,7 @@ def run_eval(request: EvalRequest) -> int:
     problems = data.load(request.data) if request.data else data.humaneval()
     problems = problems[: request.limit] if request.limit else problems
     results = Results(user_path(request.out) if request.out else None)
-    if results.path is not None and results.path.parent and not results.path.parent.is_dir():
+    if results.path is not None and not results.path.parent.is_dir():
         raise UserError(f"--out {request.out}: no such folder")
     sandbox = open_sandbox(request.no_sandbox)
     if request.no_sandbox:

@@ -72,14 +72,16 @@ def clean_env(folder: str) -> dict[str, str]:
 def macos_profile(folder: str) -> str:
     """The sandbox-exec profile: no network, no writes outside the work folder, no reads of the home folder."""
     home = os.path.realpath(os.path.expanduser("~"))
-    return "\n".join([
+    work = os.path.realpath(folder)
+    readable = " ".join(f'(subpath "{os.path.realpath(p)}")' for p in sorted({sys.prefix, sys.base_prefix, work}))
+    return "\n".join([  # the later of two matching rules wins
         "(version 1)",
         "(allow default)",
         "(deny network*)",
         "(deny file-write*)",
-        f'(allow file-write* (subpath "{os.path.realpath(folder)}") (literal "/dev/null"))',
+        f'(allow file-write* (subpath "{work}") (literal "/dev/null"))',
         f'(deny file-read* (subpath "{home}"))',
-        f'(allow file-read* (subpath "{os.path.realpath(sys.prefix)}") (subpath "{os.path.realpath(folder)}"))',
+        f"(allow file-read* {readable})",
     ])
 
 

@@ -142,3 +142,13 @@ def test_a_hundred_megabytes_of_output_go_nowhere(sandbox):
     outcome = run(sandbox, "import sys\nsys.stdout.write('x' * 100_000_000)\n")
     assert outcome.passed
     assert outcome.seconds < 3.0 + 2.0 + 5
+
+
+def test_the_macos_profile_denies_the_network_and_writes_outside_the_folder(tmp_path):
+    from opencoder_local.evaluation.sandbox import macos_profile
+
+    profile = macos_profile(str(tmp_path)).splitlines()
+    assert "(deny network*)" in profile and "(deny file-write*)" in profile
+    allowed = next(line for line in profile if line.startswith("(allow file-write*"))
+    assert f'(subpath "{os.path.realpath(tmp_path)}")' in allowed
+    assert profile.index("(deny file-write*)") < profile.index(allowed)  # the later rule wins
