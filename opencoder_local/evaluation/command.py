@@ -9,7 +9,7 @@ from typing import Sequence
 
 from opencoder_local.errors import UserError, interruptible
 from opencoder_local.evaluation import data
-from opencoder_local.evaluation.report import ProgressLine, benchmark_of, pass_text, table
+from opencoder_local.evaluation.report import ProgressLine, benchmark_of, table
 from opencoder_local.evaluation.run import Results, Summary, evaluate
 from opencoder_local.evaluation.sandbox import open_sandbox
 from opencoder_local.files import user_path
@@ -65,8 +65,8 @@ def run_eval(request: EvalRequest) -> int:
         summaries.append(summary)
         if not summary.complete:
             kept = f"; kept in {request.out}: the same command resumes" if request.out else ""
-            print(f"opencoder: interrupted after {pass_text(summary.passed, len(summary.rows))} of "
-                  f"{model}{kept}", file=sys.stderr)
+            print(f"opencoder: interrupted: {len(summary.rows)} of {len(problems)} problems checked for {model} "
+                  f"({summary.passed} passed){kept}", file=sys.stderr)
             return 130
     print(table(summaries, benchmark_of(request.data)))
     return 0
