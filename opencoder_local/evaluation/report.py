@@ -93,7 +93,7 @@ def table(summaries: Sequence[Summary], benchmark: str) -> str:
     for s in summaries:
         figure = published([s.model, s.label], benchmark)
         note = "" if s.complete else " (interrupted)"
-        lines.append((s.model, pass_text(s.passed, len(s.rows)) + note, clock_text(s.wall_s), f"{s.tok_s:.1f}",
+        lines.append((s.model, pass_text(s.passed, len(s.rows)) + note, clock_text(s.time_s), f"{s.tok_s:.1f}",
                       f"{figure:.1f}%" if figure is not None else "-"))
     widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head, *lines]]

@@ -58,6 +58,12 @@ class Summary:
     rows: tuple[Row, ...]
     wall_s: float  # this run, resumed rows not included
     complete: bool  # every problem asked (not interrupted)
+    resumed_s: float = 0.0  # the generation time of rows an earlier run left in the results file
+
+    @property
+    def time_s(self) -> float:
+        """This run's wall clock plus the earlier runs' generation (their checks overlapped it)."""
+        return self.wall_s + self.resumed_s
 
     @property
     def passed(self) -> int:
@@ -183,4 +189,5 @@ def evaluate(engine: Engine, model: str, problems: Sequence[Problem], sandbox: C
     progress.close()
     order = {p.task_id: i for i, p in enumerate(problems)}
     rows.sort(key=lambda row: order[row.task_id])
-    return Summary(model, engine.model_name, engine.chat_mode, tuple(rows), time.perf_counter() - started, complete)
+    return Summary(model, engine.model_name, engine.chat_mode, tuple(rows), time.perf_counter() - started, complete,
+                   sum(row.prompt_s + row.gen_s for row in kept))
