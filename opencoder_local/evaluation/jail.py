@@ -185,7 +185,7 @@ def main() -> None:
         with open(os.path.join(job["folder"], "program.py"), "w", encoding="utf-8") as f:
             f.write(job["program"])
     except OSError as exc:
-        print(json.dumps({"unsupported": f"no unprivileged user namespace ({exc.strerror or exc})"}))
+        print(json.dumps({"unsupported": f"no unprivileged user, network and PID namespaces ({exc})"}))
         return
     read_end, write_end = os.pipe()
     first = os.fork()

@@ -152,3 +152,11 @@ def test_the_macos_profile_denies_the_network_and_writes_outside_the_folder(tmp_
     allowed = next(line for line in profile if line.startswith("(allow file-write*"))
     assert f'(subpath "{os.path.realpath(tmp_path)}")' in allowed
     assert profile.index("(deny file-write*)") < profile.index(allowed)  # the later rule wins
+
+
+def test_a_kernel_without_landlock_or_namespaces_is_refused_in_one_line(monkeypatch):
+    from opencoder_local.evaluation import sandbox as module
+
+    monkeypatch.setattr(module.Sandbox, "_launch", lambda self, code, folder: {"unsupported": "no Landlock"})
+    with pytest.raises(module.SandboxUnavailable, match="no Landlock; --no-sandbox runs it with rlimits alone"):
+        module.open_sandbox(no_sandbox=False)
