@@ -109,10 +109,13 @@ def enter_namespaces(folder: str, tmpfs_bytes: int) -> None:
 
 
 def limit(job: dict) -> None:
+    """rlimits. RLIMIT_NPROC counts per user namespace, so only a namespace gets one: elsewhere it would
+    count all the user's processes. The kernel never applies it to root."""
     for name, soft, hard in (("RLIMIT_CPU", job["cpu_s"], job["cpu_s"] + 1), ("RLIMIT_AS", job["memory"], None),
                              ("RLIMIT_FSIZE", job["file_size"], None), ("RLIMIT_NPROC", job["processes"], None),
                              ("RLIMIT_NOFILE", job["files"], None), ("RLIMIT_CORE", 0, None)):
-        resource.setrlimit(getattr(resource, name), (soft, soft if hard is None else hard))
+        if soft is not None:
+            resource.setrlimit(getattr(resource, name), (soft, soft if hard is None else hard))
 
 
 def program(job: dict, abi: int) -> None:

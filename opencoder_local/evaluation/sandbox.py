@@ -105,7 +105,7 @@ class Sandbox:
         return {"mode": self.mode, "folder": folder, "program": code, "python": sys.executable, "prefix": prefix,
                 "read": self._read, "env": clean_env(folder), "time_s": limits.time_s, "grace_s": limits.grace_s,
                 "cpu_s": limits.cpu_s, "memory": limits.memory, "file_size": limits.file_size,
-                "processes": limits.processes, "files": limits.files, "folder_bytes": limits.folder_bytes}
+                "processes": limits.processes if self.mode == "linux" else None, "files": limits.files, "folder_bytes": limits.folder_bytes}
 
     def _launch(self, code: str, folder: str) -> dict:
         launcher = subprocess.Popen([sys.executable, "-I", "-S", _LAUNCHER], stdin=subprocess.PIPE,
