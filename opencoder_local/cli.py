@@ -350,6 +350,30 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_eval(args: argparse.Namespace) -> int:
+    from opencoder_local.evaluation.command import EvalRequest, run_eval
+
+    return run_eval(EvalRequest(args.model, args.data, args.limit, args.out, args.threads, args.tokenizer,
+                                _TOKENIZER_MODES[args.opencoder_tokenizer or "auto"], args.no_sandbox))
+
+
+def _eval_parser(sub) -> None:
+    ev = sub.add_parser("eval", help="score models on HumanEval, generated code run in a sandbox")
+    ev.add_argument("benchmark", choices=("humaneval",), help="the problems (HumanEval's 164, or --data)")
+    ev.add_argument("-m", "--model", action="append", required=True,
+                    help="a model as in opencoder-chat (name, .gguf path, demo, http://HOST:PORT); repeat to compare")
+    ev.add_argument("--opencoder-tokenizer", choices=sorted(_TOKENIZER_MODES), default=None,
+                    help="OpenCoder's exact pre-split tokenization (default auto)")
+    ev.add_argument("--tokenizer", metavar="PATH_OR_NAME", help="with a server as --model: its vocabulary, or 'server'")
+    ev.add_argument("--limit", type=int, metavar="N", help="the first N problems only")
+    ev.add_argument("--out", metavar="FILE.jsonl", help="a row per problem; run again with it to resume")
+    ev.add_argument("--threads", type=int, help="CPU threads for the model (default: the physical cores less one, "
+                    "left to the programs being checked)")
+    ev.add_argument("--data", metavar="FILE.jsonl", help="problems in HumanEval's format instead (HumanEval+, MBPP...)")
+    ev.add_argument("--no-sandbox", action="store_true",
+                    help="run generated code with rlimits alone where no sandbox is available (unsafe)")
+
+
 def chat_main(argv: Sequence[str] | None = None) -> int:
     return run_guarded(lambda: _run_chat(refuse_undecodable(_chat_parser().parse_args(argv))), "opencoder-chat")
 
@@ -377,9 +401,10 @@ def _run_command(argv: list[str]) -> int:
     calibrate = sub.add_parser("calibrate", help="measure what prompt lookup's batches cost on this machine, once")
     calibrate.add_argument("-m", "--model", help="model name or path to a .gguf file (default: as chat picks)")
     calibrate.add_argument("--threads", type=int, help="CPU threads (default: as chat uses)")
+    _eval_parser(sub)
     args = refuse_undecodable(parser.parse_args(argv))
-    commands = {"models": _run_models, "pull": _run_pull, "rm": _run_rm, "tokenize": _run_tokenize,
-                "calibrate": _run_calibrate}
+    commands = {"calibrate": _run_calibrate, "eval": _run_eval, "models": _run_models, "pull": _run_pull,
+                "rm": _run_rm, "tokenize": _run_tokenize}
     return commands[args.command](args)
 
 

@@ -18,6 +18,7 @@ def test_wheel_ships_assets_and_the_converter(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "opencoder_local/assets/opencoder_chatml.jinja" in names
     assert "opencoder_convert/cli.py" in names
+    assert "opencoder_local/evaluation/jail.py" in names  # the sandbox launcher runs as a file
     assert any(n.startswith("opencoder_local/tui/") and n.endswith(".tcss") for n in names)
     assert not any(n.startswith(("tests/", "convert/", "assets/")) for n in names)
 
