@@ -183,6 +183,7 @@ class RemoteEngine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         parse = server_api.completion_event if self.api == "completion" else server_api.openai_event
         generated, reason, usage = 0, None, Event()
+        limit = max_new if max_new is not None else self.n_ctx  # no answer is longer than the window
         first = last = start
         try:
             request = self._client.build_request("POST", path, json=body, extensions={"trace": self._trace})
@@ -192,13 +193,17 @@ class RemoteEngine:
                 raise ServerStreamError(server_api.error_line(self.endpoint, exc)) from None
             response = None
         try:
-            if response is not None and response.status_code >= 400:
+            if response is not None and server_api.refused(response):
                 raise server_api.http_error(self.endpoint, response)
             for event in server_api.events(response, self.endpoint, parse) if response is not None else ():
                 if reason == "stop" and event.tokens:  # the server's GGUF does not stop there: end its turn
                     self._hang_up()
                     break
-                text, count, stop = self._text_of(event, decoder)
+                if generated >= limit and (event.tokens or event.text):
+                    self._hang_up()  # a server that goes on past the limit it was given: ours holds
+                    reason = "length"
+                    break
+                text, count, stop = self._text_of(event, decoder, limit - generated)
                 if count:
                     last = time.perf_counter()
                     first = last if generated == 0 else first
@@ -232,17 +237,22 @@ class RemoteEngine:
         stats = TurnStats(prompt_tokens, usage.cached_tokens or 0, generated, ttft, rate, reason)
         yield Delta(decoder.decode(b"", final=True), stats, 0)
 
-    def _text_of(self, event: Event, decoder) -> tuple[str, int, bool]:
-        """An event's text, how many tokens it holds, and whether one of them is a stop token.
+    def _text_of(self, event: Event, decoder, room: int) -> tuple[str, int, bool]:
+        """An event's text, how many tokens it holds (at most `room`), and whether one of them is a stop token.
 
         With the ids (llama-server sends them) the text is decoded here from the local vocabulary,
-        byte for byte as the local engine decodes it; otherwise the server's text is taken."""
+        byte for byte as the local engine decodes it; otherwise the server's text is taken. Every id
+        is checked against the vocabulary first: llama.cpp aborts the process on one outside it."""
         if event.tokens is None or not self.exact:
             return event.text, (1 if event.text else 0), False
         vocab = self.format.vocab
+        tokens = event.tokens[:room]
         pieces = []
-        for count, token in enumerate(event.tokens, 1):
+        for count, token in enumerate(tokens, 1):
+            if not 0 <= token < vocab.size:
+                raise ServerStreamError(f"the server at {self.endpoint.label} sent token id {token}, outside the "
+                                        f"vocabulary's {vocab.size:,}: does --tokenizer name the served model?")
             if vocab.is_stop(token):
                 return decoder.decode(b"".join(pieces)), count, True
             pieces.append(vocab.piece(token))
-        return decoder.decode(b"".join(pieces)), len(event.tokens), False
+        return decoder.decode(b"".join(pieces)), len(tokens), False

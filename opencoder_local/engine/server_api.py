@@ -22,6 +22,10 @@ import httpx
 from opencoder_local.engine.endpoint import Endpoint
 from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Message
 from opencoder_local.errors import UserError
+from opencoder_local.peer_data import NotJsonError, PeerDataError, capped_lines, json_document, parse_json
+
+
+_ERROR_BODY = 64 * 1024  # of a refusal's body: its message is all we show
 
 
 class ServerError(UserError):
@@ -84,15 +88,20 @@ def error_line(endpoint: Endpoint, exc: httpx.HTTPError) -> str:
 
 
 def http_error(endpoint: Endpoint, response: httpx.Response) -> ServerError:
-    """A refusal (4xx/5xx) as one line, with the server's own message and, for a full window, what to do."""
+    """A refusal (4xx/5xx) or a redirect as one line, with the server's own message and, for a full window,
+    what to do."""
+    where = f"the server at {endpoint.label}"
+    if response.status_code < 400:
+        location = response.headers.get("Location", "")[:200]
+        return ServerError(f"{where} answered HTTP {response.status_code}, a redirect to {location!r}: "
+                           "give --model the address it redirects to")
     try:
-        body = json.loads(response.read() or b"null")
-    except (ValueError, httpx.HTTPError):
+        body = json_document(response.iter_bytes(), _ERROR_BODY, endpoint.timeout)
+    except (PeerDataError, httpx.HTTPError):
         body = None
     error = body.get("error", body) if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     message = message or (body.get("detail") if isinstance(body, dict) else None) or response.reason_phrase
-    where = f"the server at {endpoint.label}"
     if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":
         return ServerError(f"{where} has a {error.get('n_ctx', '?'):,}-token window and the prompt takes "
                            f"{error.get('n_prompt_tokens', '?'):,}: start a new conversation or drop files")
@@ -103,20 +112,27 @@ def http_error(endpoint: Endpoint, response: httpx.Response) -> ServerError:
     return ServerError(f"{where} answered HTTP {response.status_code}: {str(message)[:300]}")
 
 
+def refused(response: httpx.Response) -> bool:
+    """Whether an answer is a refusal or a redirect (requests follow none: a server's address is given whole)."""
+    return response.status_code >= 300
+
+
 def _get_json(client: httpx.Client, endpoint: Endpoint, path: str) -> Any | None:
-    """GET a JSON document; None where the server has no such page (404, 405 or not JSON)."""
+    """GET a JSON document, read within bounds; None where the server has no such page (404, 405 or not JSON)."""
     try:
-        response = client.get(path)
+        with client.stream("GET", path) as response:
+            if response.status_code in (404, 405, 501):
+                return None
+            if refused(response):
+                raise http_error(endpoint, response)
+            try:
+                return json_document(response.iter_bytes(), seconds=endpoint.timeout)
+            except NotJsonError:
+                return None
+            except PeerDataError as exc:
+                raise ServerError(f"the server at {endpoint.label} sent {exc} for {path}") from None
     except httpx.HTTPError as exc:
         raise ServerError(error_line(endpoint, exc)) from None
-    if response.status_code in (404, 405, 501):
-        return None
-    if response.status_code >= 400:
-        raise http_error(endpoint, response)
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def probe(client: httpx.Client, endpoint: Endpoint) -> ServerInfo:
@@ -180,45 +196,76 @@ _FINISH = {"eos": "stop", "word": "stop", "stop": "stop", "limit": "length", "le
 
 
 def completion_event(data: dict[str, Any]) -> Event:
-    """One event of llama.cpp's /completion stream."""
+    """One event of llama.cpp's /completion stream; its ids must be integers (their range is the
+    vocabulary's to judge)."""
     tokens = data.get("tokens")
-    event = Event(text=data.get("content") or "", tokens=tokens if isinstance(tokens, list) else None)
+    if tokens is not None and not (isinstance(tokens, list) and all(_is_int(t) for t in tokens)):
+        raise ValueError(f"token ids that are not integers: {json.dumps(tokens)[:80]}")
+    event = Event(text=_text(data.get("content")), tokens=tokens)
     if data.get("stop"):
-        timings = data.get("timings") or {}
+        timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
         event.done = True
-        event.finish = _FINISH.get(data.get("stop_type"), "stop")
-        event.prompt_tokens = data.get("tokens_evaluated")
-        event.cached_tokens = timings.get("cache_n")
-        event.generated_tokens = data.get("tokens_predicted")
+        event.finish = _finish(data.get("stop_type"))
+        event.prompt_tokens = _count(data.get("tokens_evaluated"))
+        event.cached_tokens = _count(timings.get("cache_n"))
+        event.generated_tokens = _count(data.get("tokens_predicted"))
     return event
 
 
 def openai_event(data: dict[str, Any]) -> Event:
     """One event of an OpenAI stream, completions or chat (the usage comes last, with no choices)."""
     event = Event()
-    choices = data.get("choices") or []
-    if choices and isinstance(choices[0], dict):
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         delta = choice.get("delta")
-        event.text = (delta.get("content") or "") if isinstance(delta, dict) else (choice.get("text") or "")
+        event.text = _text(delta.get("content") if isinstance(delta, dict) else choice.get("text"))
         if choice.get("finish_reason"):
-            event.finish = _FINISH.get(choice["finish_reason"], "stop")
+            event.finish = _finish(choice["finish_reason"])
     usage = data.get("usage")
     if isinstance(usage, dict):
         details = usage.get("prompt_tokens_details")
-        event.prompt_tokens = usage.get("prompt_tokens")
-        event.generated_tokens = usage.get("completion_tokens")
-        event.cached_tokens = details.get("cached_tokens") if isinstance(details, dict) else None
+        event.prompt_tokens = _count(usage.get("prompt_tokens"))
+        event.generated_tokens = _count(usage.get("completion_tokens"))
+        event.cached_tokens = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
     return event
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finish(reason: Any) -> str:
+    return _FINISH.get(reason, "stop") if isinstance(reason, str) else "stop"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"answer text that is not a string: {json.dumps(value)[:80]}")
+    return value
+
+
+def _count(value: Any) -> int | None:
+    """A token count the server reports; anything but a non-negative integer is taken as not said."""
+    return value if _is_int(value) and value >= 0 else None
 
 
 _FIELD = re.compile(r"^(data|error): ?(.*)$")
 
 
 def events(response: httpx.Response, endpoint: Endpoint, parse) -> Iterator[Event]:
-    """The server-sent events of a streaming response, parsed; an `error` event or a line that is not
-    an event raises ServerStreamError. Ends at the server's [DONE] or when the body ends."""
-    for line in response.iter_lines():
+    """The server-sent events of a streaming response, parsed; an `error` event, a line that is not
+    an event or a line too long raises ServerStreamError. Ends at the server's [DONE] or when the body ends."""
+    try:
+        yield from _events(response, endpoint, parse)
+    except PeerDataError as exc:
+        raise ServerStreamError(f"the server at {endpoint.label} sent {exc} in its answer") from None
+
+
+def _events(response: httpx.Response, endpoint: Endpoint, parse) -> Iterator[Event]:
+    for line in capped_lines(response.iter_bytes()):
         if not line or line.startswith((":", "event:", "id:", "retry:")):
             continue  # blank separators, comments (pings), event names
         match = _FIELD.match(line)
@@ -227,14 +274,17 @@ def events(response: httpx.Response, endpoint: Endpoint, parse) -> Iterator[Even
         if match.group(2) == "[DONE]":
             return
         try:
-            data = json.loads(match.group(2))
-        except ValueError:
-            raise ServerStreamError(f"the server at {endpoint.label} sent a malformed event: "
-                                    f"{match.group(2)[:120]!r}") from None
+            data = parse_json(match.group(2).encode())
+        except PeerDataError as exc:
+            raise ServerStreamError(f"the server at {endpoint.label} sent a malformed event: {exc}") from None
         if not isinstance(data, dict):
             raise ServerStreamError(f"the server at {endpoint.label} sent an event that is not an object")
         error = data.get("error") if match.group(1) == "data" else data
         if error:
             message = error.get("message", error) if isinstance(error, dict) else error
             raise ServerStreamError(f"the server at {endpoint.label} failed the answer: {str(message)[:300]}")
-        yield parse(data)
+        try:
+            event = parse(data)
+        except ValueError as exc:
+            raise ServerStreamError(f"the server at {endpoint.label} sent {exc}") from None
+        yield event

@@ -40,6 +40,7 @@ class Vocab:
 
     def __init__(self, vocab_ptr, info: GGUFFile, exact: bool):
         self._vocab = vocab_ptr
+        self.size = llama_cpp.llama_vocab_n_tokens(vocab_ptr)  # ids run from 0 to size - 1
         self.exact = exact
         tokens = info.get(gguf.Keys.Tokenizer.LIST) or []
         types = info.get(gguf.Keys.Tokenizer.TOKEN_TYPE) or []
