@@ -220,8 +220,8 @@ class ChatSession:
             if not any(parts):  # nothing was written (a full context, a load error): no empty answer
                 self.store.delete_messages_from(row.conversation_id, row.id)
                 row = None
-            elif isinstance(exc, EngineStoppedError):
-                status = CUT_SHORT
+            elif isinstance(exc, EngineStoppedError) and not self._stop.is_set():
+                status = CUT_SHORT  # the model process died; after a stop (a hung one killed) the answer is stopped
             raise
         finally:
             if row is not None:

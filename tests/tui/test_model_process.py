@@ -13,7 +13,7 @@ from opencoder_local.settings import ChatSettings
 from opencoder_local.tui.app import load_real_engine, make_app
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 
-from tui.helpers import answered, ask, notices, ready, wait_for
+from tui.helpers import answered, ask, notices, ready, status_label, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +65,34 @@ async def test_a_model_process_killed_mid_answer_keeps_the_answer_and_the_next_q
         assert app.is_running
     first, second = (engine.exit_code for engine in factory.engines)
     assert first == -signal.SIGKILL and second is not None  # the second ended at quit (killed, or on its own at EOF)
+
+
+@pytest.mark.model
+async def test_esc_on_a_model_process_that_stopped_responding_keeps_the_answer_as_stopped_and_restarts_it():
+    factory = Factory()
+    app = make_app(ChatSettings(model="demo", max_tokens=1500), factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        screen.prompt_input.text = LONG_ANSWER
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.query(AssistantMessage).last().content) > 40)
+        os.kill(factory.engines[0].pid, signal.SIGSTOP)  # hung: it will never answer the stop
+        await pilot.press("escape")
+        await answered(pilot, 2)  # without the deadline on the stop, it stays "generating" for ever
+        await wait_for(pilot, lambda: "stopped responding while answering" in notices(app))
+        assert "stopped" in status_label(app, "state")  # "model stopped": the next question starts it again
+        stopped = screen.session.messages[-1]
+        assert stopped.status == "stopped" and len(stopped.content) > 40
+        assert str(screen.query(AssistantMessage).last().query_one(".note").render()) == "■ stopped"
+        assert [(role, status) for role, status, _ in stored_rows()] == [("user", "done"), ("assistant", "stopped")]
+        assert stored_rows()[1][2] == stopped.content
+        assert factory.engines[0].exit_code == -signal.SIGKILL
+
+        await ask(pilot, "Say hello.")
+        assert len(factory.engines) == 2 and screen.session.engine is factory.engines[1]
+        assert screen.session.messages[-1].status == "done" and screen.session.messages[-1].content
+        assert app.is_running
 
 
 async def test_a_model_process_killed_while_loading_is_a_notice_and_the_next_question_loads_it_again():
