@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from opencoder_local.errors import UserError, interruptible
