@@ -119,8 +119,8 @@ class ProjectSymbols:
             return _Cached(info.st_size, info.st_mtime_ns, EMPTY)
         try:
             text = read_text(file, None, MAX_SOURCE_BYTES).text
-        except Refused:  # binary, unreadable, gone since the stat
-            return _Cached(info.st_size, info.st_mtime_ns, EMPTY)
+        except Refused:  # binary or unreadable: nothing to map; gone since the stat: forgotten
+            return _Cached(info.st_size, info.st_mtime_ns, EMPTY) if os.path.lexists(file) else None
         return _Cached(info.st_size, info.st_mtime_ns, parse_symbols(path, text.encode("utf-8")))
 
     def _load(self) -> dict[str, _Cached]:
