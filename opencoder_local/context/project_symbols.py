@@ -128,7 +128,7 @@ class ProjectSymbols:
             data = json.loads(self._cache.read_text("utf-8"))
             if data.get("format") != grammar_versions() or data.get("root") != str(self.root):
                 return {}
-            return {path: _Cached(size, mtime, FileSymbols(tuple(Definition(*d) for d in defs), refs))
+            return {path: _Cached(size, mtime, FileSymbols(tuple(map(Definition._make, defs)), refs))
                     for path, (size, mtime, defs, refs) in data["files"].items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}  # no cache yet, or one we cannot read: parse everything

@@ -35,6 +35,7 @@ FOCUS_WEIGHT = 10.0  # uses of a name the question mentions weigh this much more
 NAMED_SCORE = 1.0  # a definition of a name the question mentions comes first,
 FILE_NAMED_SCORE = 0.75  # then the definitions of a file it names,
 CALLER_SCORE = 0.5  # then the places that use a name it mentions, then the rest (scores under 0.5)
+MAX_RANKED = 2_000  # definitions ranked: more than any budget shows
 CALLERS_SHOWN = 3  # per name the question mentions: the files using it that are shown
 JOIN_TOKENS = 2  # the blank line between the files and the map, and a token merged across it
 DAMPING = 0.85
@@ -142,7 +143,8 @@ class ProjectMap:
 
 
 class _Graph:
-    """Files as nodes, an edge for each name a file uses that another defines (focus not applied)."""
+    """Files as nodes, an edge for each name a file uses that another defines, and every definition as
+    arrays (the focus is applied when ranking)."""
 
     def __init__(self, files: dict[str, FileSymbols]):
         import numpy as np
@@ -151,32 +153,48 @@ class _Graph:
         self.paths = sorted(files)
         self.index = {path: i for i, path in enumerate(self.paths)}
         self.defines = _defined(files)
-        self.pairs: dict[tuple[str, str], int] = {}  # (defining file, name) -> its id
-        src, dst, weights, names, pairs = [], [], [], [], []
-        name_ids: dict[str, int] = {}
-        for path, symbols in files.items():
-            here = self.index[path]
-            for name, uses in symbols.references.items():
-                definers = self.defines.get(name)
-                if not definers or len(definers) > MAX_DEFINERS:
-                    continue
-                weight = _weight(name, len(definers)) * math.sqrt(uses)
-                name_id = name_ids.setdefault(name, len(name_ids))
-                for definer in definers:
-                    if definer != path:
-                        src.append(here)
-                        dst.append(self.index[definer])
-                        weights.append(weight)
-                        names.append(name_id)
-                        pairs.append(self.pairs.setdefault((definer, name), len(self.pairs)))
-        self.name_ids = name_ids
-        self.src, self.dst = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
-        self.weights, self.names = np.array(weights, dtype=np.float64), np.array(names, dtype=np.int64)
-        self.pair_of_edge = np.array(pairs, dtype=np.int64)
+        self.name_ids = {name: i for i, name in enumerate(self.defines)}
+        n_names = len(self.defines)
+        # Each name's defining files, flat (CSR): a name defined all over points nowhere, so has none.
+        pointing = {name for name, paths in self.defines.items() if len(paths) <= MAX_DEFINERS}
+        definers = [[self.index[p] for p in paths] if name in pointing else [] for name, paths in self.defines.items()]
+        counts = np.array([len(d) for d in definers], dtype=np.int64)
+        starts = np.cumsum(counts) - counts
+        flat = np.array([i for d in definers for i in d], dtype=np.int64)
+        name_weight = np.array([_weight(name, len(paths)) for name, paths in self.defines.items()], dtype=np.float64)
+        # One row per (file, name it uses that a few files define), then one edge per defining file.
+        ref_file, ref_name, ref_uses = [], [], []
+        for here, path in enumerate(self.paths):
+            references = files[path].references
+            used = sorted(references.keys() & pointing)  # sorted: the sums, hence the map, the same every run
+            ref_file.extend([here] * len(used))
+            ref_name.extend(self.name_ids[name] for name in used)
+            ref_uses.extend(references[name] for name in used)
+        ref_name_a = np.array(ref_name, dtype=np.int64)
+        fan = counts[ref_name_a]
+        offsets = np.arange(int(fan.sum())) - np.repeat(np.cumsum(fan) - fan, fan)
+        src = np.repeat(np.array(ref_file, dtype=np.int64), fan)
+        dst = flat[np.repeat(starts[ref_name_a], fan) + offsets]
+        names = np.repeat(ref_name_a, fan)
+        weights = np.repeat(name_weight[ref_name_a] * np.sqrt(np.array(ref_uses, dtype=np.float64)), fan)
+        other = src != dst
+        self.src, self.dst, self.names, self.weights = src[other], dst[other], names[other], weights[other]
+        pair_keys, self.pair_of_edge = np.unique(self.dst * max(n_names, 1) + self.names, return_inverse=True)
+        self.n_pairs = len(pair_keys)
+        # Every definition, in path and line order (the order ties keep).
+        self.definitions = [(i, d) for i, path in enumerate(self.paths) for d in files[path].definitions]
+        self.def_file = np.array([i for i, _d in self.definitions], dtype=np.int64)
+        self.def_name = np.array([self.name_ids[d.name] for _i, d in self.definitions], dtype=np.int64)
+        keys = self.def_file * max(n_names, 1) + self.def_name
+        found = np.searchsorted(pair_keys, keys)
+        known = found < self.n_pairs
+        known[known] = pair_keys[found[known]] == keys[known]
+        self.def_pair = np.where(known, found, self.n_pairs)  # n_pairs: no pair, nothing flows to it
 
 
 def rank(root: Path, graph: _Graph, focus: Focus, held: frozenset[str]) -> list[_Ranked]:
-    """Every definition outside `held` with its score, best first (ties in path and line order)."""
+    """The best MAX_RANKED definitions outside `held` with their scores, best first (ties in path and
+    line order), and the places that use the names the question mentions."""
     import numpy as np
 
     n = len(graph.paths)
@@ -190,28 +208,28 @@ def rank(root: Path, graph: _Graph, focus: Focus, held: frozenset[str]) -> list[
     focused = [graph.name_ids[name] for name in focus.names if name in graph.name_ids]
     weights = graph.weights * np.where(np.isin(graph.names, focused), FOCUS_WEIGHT, 1.0)
     ranks = _pagerank(n, graph.src, graph.dst, weights, personal)
-    flow = np.zeros(len(graph.pairs))
+    flow = np.zeros(graph.n_pairs + 1)  # the last one stands for "no pair": nothing flows to it
     if len(graph.src):
         out = np.bincount(graph.src, weights=weights, minlength=n)
-        flow = np.bincount(graph.pair_of_edge, weights=ranks[graph.src] * weights / out[graph.src],
-                           minlength=len(graph.pairs))
-    scores: dict[tuple[str, int], _Ranked] = {}
-    for path, symbols in graph.files.items():
-        if path in held:
-            continue
-        base = float(ranks[graph.index[path]]) * 0.01  # a file's own rank lifts all its definitions a little
-        for definition in symbols.definitions:
-            pair = graph.pairs.get((path, definition.name))
-            score = (float(flow[pair]) if pair is not None else 0.0) + base
-            if definition.name in focus.names:
-                score += NAMED_SCORE
-            elif path in focus.paths:
-                score += FILE_NAMED_SCORE
-            _keep(scores, _Ranked(score, path, definition.line, definition.signature))
+        flow[:-1] = np.bincount(graph.pair_of_edge, weights=ranks[graph.src] * weights / out[graph.src],
+                                minlength=graph.n_pairs)
+    # A definition's score: what flows to it through its name, plus a little of its file's own rank.
+    scores = flow[graph.def_pair] + ranks[graph.def_file] * 0.01
+    named = np.isin(graph.def_name, focused)
+    scores += np.where(named, NAMED_SCORE, 0.0)
+    in_named_file = np.isin(graph.def_file, [graph.index[p] for p in focus.paths if p in graph.index])
+    scores += np.where(in_named_file & ~named, FILE_NAMED_SCORE, 0.0)
+    scores[np.isin(graph.def_file, [graph.index[p] for p in held if p in graph.index])] = -np.inf
+    best: dict[tuple[str, int], _Ranked] = {}
+    for i in np.argsort(-scores, kind="stable")[:MAX_RANKED].tolist():
+        if scores[i] == -np.inf:
+            break
+        file, definition = graph.definitions[i]
+        _keep(best, _Ranked(float(scores[i]), graph.paths[file], definition.line, definition.signature))
     for name in sorted(focus.names):
         for item in _callers(root, graph, ranks, name, held):
-            _keep(scores, item)
-    return sorted(scores.values(), key=lambda item: (-item.score, item.path, item.line))
+            _keep(best, item)
+    return sorted(best.values(), key=lambda item: (-item.score, item.path, item.line))
 
 
 def _weight(name: str, definers: int) -> float:

@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 FORMAT = 2  # bump when what parse_symbols finds changes: caches made before are read no more
 SIGNATURE_CHARS = 160  # a longer signature line is cut, with "…"
@@ -96,8 +96,7 @@ _DEFINITIONS = {
 _NAME_KINDS = ("identifier", "type_identifier", "field_identifier", "property_identifier")
 
 
-@dataclass(frozen=True)
-class Definition:
+class Definition(NamedTuple):
     name: str
     line: int  # 1-based, where the definition starts
     end: int  # 1-based, its last line
