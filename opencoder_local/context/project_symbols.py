@@ -29,6 +29,7 @@ from opencoder_local.errors import UserError
 from opencoder_local.files import write_atomic
 
 MAX_MAP_FILES = 5_000  # source files a map covers; more are named in a notice
+MAX_LISTED = 50_000  # files of any kind looked at (a home folder started in must not be walked whole)
 MAX_SOURCE_BYTES = 256 * 1024
 
 
@@ -145,9 +146,13 @@ class ProjectSymbols:
 
 
 def _source_files(root: Path) -> tuple[list[str], list[str]]:
-    """The project's files with a grammar, at most MAX_MAP_FILES, and a notice if there were more."""
+    """The project's files with a grammar, at most MAX_MAP_FILES (of the first MAX_LISTED files), and a
+    notice if there were more."""
     found: list[str] = []
-    for path in list_files(root):
+    for listed, path in enumerate(list_files(root), 1):
+        if listed > MAX_LISTED:
+            return found, [f"the project has more than {MAX_LISTED:,} files: the map covers the source files "
+                           f"among the first {MAX_LISTED:,}"]
         if language_of(path) is None:
             continue
         if len(found) == MAX_MAP_FILES:

@@ -188,3 +188,10 @@ def test_a_project_over_the_cap_is_mapped_up_to_it_with_a_notice_naming_it(proje
     symbols = ProjectSymbols(project)
     assert len(symbols.files()) == 5
     assert symbols.notices == ["the project has more than 5 source files: the map covers the first 5"]
+
+
+def test_a_huge_folder_is_not_walked_whole(project, monkeypatch):
+    monkeypatch.setattr(project_symbols, "MAX_LISTED", 4)
+    symbols = ProjectSymbols(project)
+    assert len(symbols.files()) <= 4
+    assert symbols.notices == ["the project has more than 4 files: the map covers the source files among the first 4"]

@@ -54,12 +54,18 @@ class MapFlow:
 
         def scan() -> None:
             project_map.symbols.files()
-            from opencoder_local.context.watcher import WorkingSetWatcher  # watchdog loads with the map
+            notices = project_map.symbols.notices
+            for notice in notices:
+                self._on_ui(lambda notice=notice: self.host.notify(
+                    f"{notice} (too many files to watch: it is not refreshed while the app runs)", title="Project map",
+                    severity="warning", timeout=15, markup=False))
+            if not notices:  # a folder too big to map whole is too big to watch whole
+                from opencoder_local.context.watcher import WorkingSetWatcher  # watchdog loads with the map
 
-            watcher = WorkingSetWatcher(self._changed, debounce_s=0.3)
-            watcher.watch_tree(project_map.root)
-            with self._lock:
-                self._watcher = watcher
+                watcher = WorkingSetWatcher(self._changed, debounce_s=0.3)
+                watcher.watch_tree(project_map.root)
+                with self._lock:
+                    self._watcher = watcher
             self._on_ui(self.host.schedule_count)  # the meter shows the map's part now
 
         self.host.run_worker(scan, thread=True, group="map-scan")
