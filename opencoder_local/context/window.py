@@ -2,8 +2,8 @@
 
 The order keeps llama.cpp's KV cache valid from one turn to the next: the system prompt, then
 the files (least recently changed first), then the project map (context/repo_map.py), then the
-history, then the new question. The files and the map travel at the head of the first user message kept, so no template sees two user messages in a
-row and the model's own default system prompt stays. When the history outgrows the window the
+history, then the new question. The files and the map travel at the head of the first user message
+kept, so no template sees two user messages in a row and the model's own default system prompt stays. When the history outgrows the window the
 oldest exchanges are cut, a quarter of the window beyond what is needed, and the cut is kept
 (`start`) on the next turns while they fit: each turn then reuses the cache instead of
 re-evaluating everything after a cut that moved by one exchange.
@@ -24,7 +24,7 @@ class Prompt:
     messages: list[Message]
     budget: ContextBudget  # exact: the engine counted these very messages
     dropped: int  # older messages left out so the rest fits
-    parts: dict[str, int]  # exact tokens of "system", "files", "map", "history" (summing to the prompt) and the "reserve"
+    parts: dict[str, int]  # exact tokens of "system", "files", "map", "history" (summing to the prompt), "reserve"
 
 
 def answer_reserve(n_ctx: int, max_tokens: int | None) -> int:
@@ -80,7 +80,8 @@ def _parts(count: Counter, head: list[Message], files: str, files_and_map: str, 
     # A template may add its default system prompt only before a first message: count it as system.
     system = count(head + [Message("user", "")]).prompt_tokens
     with_files_tokens = count(head + with_files(files, [])).prompt_tokens if files else system
-    with_map = count(head + with_files(files_and_map, [])).prompt_tokens if files_and_map != files else with_files_tokens
+    with_map = (count(head + with_files(files_and_map, [])).prompt_tokens if files_and_map != files
+                else with_files_tokens)
     return {"system": system, "files": with_files_tokens - system, "map": with_map - with_files_tokens,
             "history": total - with_map, "reserve": reserve}
 
