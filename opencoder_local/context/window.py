@@ -4,9 +4,9 @@ The order keeps llama.cpp's KV cache valid from one turn to the next: the system
 the files (least recently changed first), then the project map (context/repo_map.py), then the
 history, then the new question. The files and the map travel at the head of the first user message
 kept, so no template sees two user messages in a row and the model's own default system prompt
-stays. When the history outgrows the window the oldest exchanges are cut, a quarter of the window beyond what is needed, and the cut is kept
-(`start`) on the next turns while they fit: each turn then reuses the cache instead of
-re-evaluating everything after a cut that moved by one exchange.
+stays. When the history outgrows the window the oldest exchanges are cut, a quarter of the window
+beyond what is needed, and the cut is kept (`start`) on the next turns while they fit: each turn
+then reuses the cache instead of re-evaluating everything after a cut that moved by one exchange.
 """
 
 from __future__ import annotations
