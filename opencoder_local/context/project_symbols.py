@@ -31,6 +31,9 @@ from opencoder_local.files import write_atomic
 MAX_MAP_FILES = 5_000  # source files a map covers; more are named in a notice
 MAX_LISTED = 50_000  # files of any kind looked at (a home folder started in must not be walked whole)
 MAX_SOURCE_BYTES = 256 * 1024
+PARALLEL_FROM = 200  # files to parse before a scan uses a process per core
+MAX_WORKERS = 8
+BATCH = 50  # files a worker parses per task
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,11 @@ class ProjectSymbols:
         with self._lock:
             known = self._files or self._load()
             listed, self.notices = _source_files(self.root)
+            stale = [path for path in listed if not _current(self.root, path, known.get(path))]
+            fresh = _parse_all(self.root, stale)
             files: dict[str, _Cached] = {}
             for path in listed:
-                entry = self._read(path, known.get(path))
+                entry = fresh[path] if path in fresh else known.get(path)
                 if entry is not None:
                     files[path] = entry
             if not _same(files, self._files):
@@ -109,20 +114,7 @@ class ProjectSymbols:
 
     def _read(self, path: str, cached: _Cached | None) -> _Cached | None:
         """The file's symbols: from the cache while its size and time are unchanged, else parsed."""
-        file = self.root / path
-        try:
-            info = check_regular(file)
-        except Refused:
-            return None
-        if cached is not None and (cached.size, cached.mtime_ns) == (info.st_size, info.st_mtime_ns):
-            return cached
-        if info.st_size > MAX_SOURCE_BYTES:
-            return _Cached(info.st_size, info.st_mtime_ns, EMPTY)
-        try:
-            text = read_text(file, None, MAX_SOURCE_BYTES).text
-        except Refused:  # binary or unreadable: nothing to map; gone since the stat: forgotten
-            return _Cached(info.st_size, info.st_mtime_ns, EMPTY) if os.path.lexists(file) else None
-        return _Cached(info.st_size, info.st_mtime_ns, parse_symbols(path, text.encode("utf-8")))
+        return cached if _current(self.root, path, cached) else _parse_file(self.root, path)
 
     def _load(self) -> dict[str, _Cached]:
         try:
@@ -160,6 +152,54 @@ def _source_files(root: Path) -> tuple[list[str], list[str]]:
                            f"the first {MAX_MAP_FILES:,}"]
         found.append(path)
     return found, []
+
+
+def _current(root: Path, path: str, cached: _Cached | None) -> bool:
+    """Is the cached entry still the file's (same size and modification time)?"""
+    if cached is None:
+        return False
+    try:
+        info = os.stat(root / path)
+    except OSError:
+        return False
+    return (cached.size, cached.mtime_ns) == (info.st_size, info.st_mtime_ns)
+
+
+def _parse_file(root: Path, path: str) -> _Cached | None:
+    """A file's symbols read now; None if it is gone or not a regular file."""
+    file = root / path
+    try:
+        info = check_regular(file)
+    except Refused:
+        return None
+    if info.st_size > MAX_SOURCE_BYTES:
+        return _Cached(info.st_size, info.st_mtime_ns, EMPTY)
+    try:
+        text = read_text(file, None, MAX_SOURCE_BYTES).text
+    except Refused:  # binary or unreadable: nothing to map; gone since the stat: forgotten
+        return _Cached(info.st_size, info.st_mtime_ns, EMPTY) if os.path.lexists(file) else None
+    return _Cached(info.st_size, info.st_mtime_ns, parse_symbols(path, text.encode("utf-8")))
+
+
+def _parse_batch(root: Path, paths: list[str]) -> list[tuple[str, _Cached | None]]:
+    return [(path, _parse_file(root, path)) for path in paths]
+
+
+def _parse_all(root: Path, paths: list[str]) -> dict[str, _Cached | None]:
+    """Parse these files: here for a few, on every core for many (a first scan of a big project).
+    The workers are spawned, never forked: the app has threads running."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(paths) < PARALLEL_FROM or workers < 2:
+        return dict(_parse_batch(root, paths))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return dict(pair for done in pool.map(_parse_batch, [root] * len(batches), batches) for pair in done)
+    except (OSError, RuntimeError):  # no processes to be had (limits, a sandbox): parse here
+        return dict(_parse_batch(root, paths))
 
 
 def _same(a: dict[str, _Cached], b: dict[str, _Cached]) -> bool:
