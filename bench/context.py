@@ -2,6 +2,8 @@
 
 (a) a follow-up turn with two ~1,000-token files in the working set: tokens evaluated and time to
     first token, vs the same turn with the files evaluated again (target: only its new tokens)
+(a2) the same with the project map on: a follow-up that names nothing new keeps the map byte for byte,
+    so it evaluates only its new tokens; vs a follow-up naming a new function (the map moves)
 (b) a file saved on disk -> the working set's refreshed entry, through the watcher, for a plain
     write and an editor's rename-over (target < 0.3 s; the chip in the app is the TUI's bench)
 (c) 200 files rewritten at once (a checkout): callbacks, and time to the last one, vs the debounce
@@ -64,6 +66,40 @@ def follow_up(engine, root: Path, repeats: int) -> None:
           f"tokens with the files evaluated again "
           f"(ratio {warm_eval / cold_eval:.3f}); time to first token {warm_ttft * 1000:.0f} ms vs "
           f"{cold_ttft * 1000:.0f} ms (ratio {warm_ttft / cold_ttft:.3f}, {cold_ttft / warm_ttft:.1f}x faster)")
+
+
+def map_project(root: Path) -> Path:
+    project = root / "mapped"
+    project.mkdir()
+    (project / "tax.py").write_text("def compute_tax_bracket(income):\n    return income // 10_000\n")
+    (project / "payroll.py").write_text("from tax import compute_tax_bracket\n\n\ndef run_payroll(salary):\n"
+                                        "    return salary - compute_tax_bracket(salary)\n")
+    for i in range(40):
+        (project / f"util_{i:02}.py").write_text(source(f"util_{i}", 6))
+    return project
+
+
+def map_follow_up(engine, root: Path, repeats: int) -> None:
+    project = map_project(root)
+    kept, moved, maps = [], [], []
+    for _ in range(repeats):
+        session = ChatSession(Store.open(":memory:"), GenParams(max_tokens=16), project=project, map_tokens=None)
+        session.engine = engine
+        session.add_files(["payroll.py"])
+        session.add_user("What does compute_tax_bracket return?")
+        maps.append(session.repo_map().tokens)
+        first = last_stats(session)
+        session.add_user("And why is that?")
+        kept.append((last_stats(session), first))
+        session.add_user("What does util_7_3 do?")  # a new name: the map moves
+        moved.append(last_stats(session))
+    same = statistics.median(s.evaluated_tokens for s, _f in kept)
+    new = statistics.median(s.prompt_tokens - f.prompt_tokens - f.generated_tokens for s, f in kept)
+    prompt = kept[-1][0].prompt_tokens
+    moved_eval = statistics.median(s.evaluated_tokens for s in moved)
+    print(f"(a2) follow-up with the map ({statistics.median(maps):,.0f} map tokens), prompt {prompt:,} tokens: "
+          f"evaluated {same:,.0f} (its new tokens: {new:,.0f}; {same / prompt:.3f} of the prompt); a follow-up "
+          f"naming a new function (map moves) evaluated {moved_eval:,.0f} of {moved[-1].prompt_tokens:,}")
 
 
 class Refreshed:
@@ -153,6 +189,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         follow_up(engine, root, args.repeats)
+        map_follow_up(engine, root, args.repeats)
         save_latency(root, args.repeats * 4, count)
         burst(root, count)
 

@@ -53,6 +53,9 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
                         help="with -p: print the diff of the files the answer changes, then (asking first on a "
                              "terminal) write them")
     parser.add_argument("-y", "--yes", action="store_true", help="with --apply: write without asking")
+    parser.add_argument("--map-tokens", type=int, metavar="N",
+                        help="tokens for the map of the project's other files and their definitions "
+                             "(default: an eighth of the window, 256 to 1,024; 0: no map)")
     parser.add_argument("--project", metavar="DIR", help="the project folder file paths are relative to (default: here)")
     parser.add_argument("--tokenizer", metavar="PATH_OR_NAME",
                         help="with a server as --model: the local GGUF with its vocabulary, for exact tokens "
@@ -81,6 +84,7 @@ def _settings(args: argparse.Namespace):
         continue_last=args.continue_last or None,
         project=args.project,
         tokenizer=args.tokenizer,
+        map_tokens=args.map_tokens,
     )
     return settings if settings.model is not None else settings.with_overrides(model=default_model())
 
@@ -92,7 +96,7 @@ def _one_shot_messages(prompt_format, settings, question: str, files: list[str],
     from opencoder_local.settings import project_folder
 
     prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
-                                             project_folder(settings), settings.max_tokens)
+                                             project_folder(settings), settings.max_tokens, settings.map_tokens)
     for notice in notices:
         print(f"opencoder-chat: {notice}", file=sys.stderr)
     if not show_prompt:

@@ -34,6 +34,7 @@ class ChatSettings:
     continue_last: bool = False
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
+    map_tokens: int | None = None  # the project map's budget: None an eighth of the window (256-1,024), 0 off
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
 
     def with_overrides(self, **values) -> "ChatSettings":
@@ -77,6 +78,7 @@ _RULES: dict[str, _Rule] = {
     "exact_tokenizer": _Rule((bool,), "true or false"),
     "lookup": _Rule((bool,), "true or false"),
     "tokenizer": _TEXT,
+    "map_tokens": _Rule((int,), "a whole number of tokens, 0 (no map) or more", lambda v: v >= 0),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
 

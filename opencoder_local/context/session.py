@@ -9,6 +9,7 @@ from typing import Iterator, Sequence
 
 from opencoder_local.context.apply import PlannedChange, WriteResult, plan, restore, write
 from opencoder_local.context.edits import ProposedEdit, parse_edits
+from opencoder_local.context.repo_map import Focus, ProjectMap, RepoMap, map_budget, next_focus
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import AddResult, WorkingSet
 from opencoder_local.engine.protocol import Delta, Engine, EngineStoppedError, GenParams, Message
@@ -27,10 +28,13 @@ class ChatSession:
 
     The working set is one object for the session's life (a new or opened conversation refills it),
     so a watcher can hold on to it. Files are added and dropped through `add_files`/`drop_files`,
-    which check the budget and save the set with the conversation."""
+    which check the budget and save the set with the conversation.
+
+    `map_tokens` is the project map's budget (context/repo_map.py): None for the window's default,
+    0 for no map."""
 
     def __init__(self, store: Store, params: GenParams, system: str | None = None, model: str = "",
-                 project: Path | None = None):
+                 project: Path | None = None, map_tokens: int | None = 0):
         self.store = store
         self.params = params
         self.system = system
@@ -41,6 +45,11 @@ class ChatSession:
         self.messages: list[StoredMessage] = []
         self._cut = 0  # history messages the last answer left out: kept while the prompt fits
         self._stop = threading.Event()
+        self.map_tokens = map_tokens
+        self._map: ProjectMap | None = None
+        self._map_lock = threading.Lock()
+        self._focus = Focus()  # what the last answer's map was about: kept until a question brings more
+        self._count_text = None
 
     @property
     def engine(self) -> Engine | None:
@@ -51,12 +60,13 @@ class ChatSession:
         """A new engine counts the working set with its own vocabulary."""
         self._engine = engine
         if engine is not None:
-            self.working_set.set_counter(text_counter(engine))
+            self._count_text = text_counter(engine)
+            self.working_set.set_counter(self._count_text)
 
     # which conversation
 
     def new(self) -> None:
-        self.conversation, self.messages, self._cut = None, [], 0
+        self.conversation, self.messages, self._cut, self._focus = None, [], 0, Focus()
         self.working_set.drop()
 
     def open(self, conversation_id: int) -> bool:
@@ -66,7 +76,7 @@ class ChatSession:
             return False
         self.conversation = conversation
         self.messages = self.store.messages(conversation_id)
-        self._cut = 0
+        self._cut, self._focus = 0, Focus()
         self.working_set.drop()
         self.working_set.restore(self.store.working_set(conversation_id))
         return True
@@ -133,19 +143,73 @@ class ChatSession:
         restore(edit.files, force)
         self.store.mark_undone(edit.id)
 
+    # the project map
+
+    @property
+    def project_map(self) -> ProjectMap | None:
+        """The project's map, made on first use (its first scan parses the project); None when off."""
+        if self.map_tokens == 0:
+            return None
+        with self._map_lock:
+            if self._map is None:
+                self._map = ProjectMap(self.working_set.root)
+            return self._map
+
+    def repo_map(self, draft: str = "") -> RepoMap:
+        """The map the next turn would carry (with `draft` as its question)."""
+        return self._repo_map(draft, self.working_set.message())[0]
+
+    def suggested_files(self, draft: str, limit: int = 3) -> list[str]:
+        """Files the map ranks highest for `draft` that are not in the working set (none for a draft that
+        names nothing in the project)."""
+        project_map = self.project_map
+        if project_map is None or not draft.strip():
+            return []
+        focus = project_map.focus(draft)
+        if not (focus.names or focus.paths):
+            return []
+        return project_map.ranked_files(focus, self._held())[:limit]
+
+    def _held(self) -> set[str]:
+        return {entry.path for entry in self.working_set.entries()}
+
+    def _question(self, draft: str) -> str:
+        if draft:
+            return draft
+        last = self.last("user")
+        return last.content if last is not None else ""
+
+    def _repo_map(self, draft: str, files: str) -> tuple[RepoMap, Focus]:
+        """The map for the next turn and the focus it was made for."""
+        project_map = self.project_map
+        if project_map is None or self.engine is None:
+            return RepoMap("", 0, ()), self._focus
+        question = self._question(draft)
+        focus = next_focus(self._focus, project_map.focus(question))
+        reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
+        free = free_for_files(self.engine.count, self.system, files, question, reserve)
+        budget = map_budget(self.map_tokens, self.engine.n_ctx, free)
+        return project_map.render(focus, self._held(), budget, self._count_text), focus
+
     # what is sent
 
     def prompt(self, draft: str = "") -> Prompt:
         """The messages the engine would get now (with `draft` as the next question, if any)."""
+        return self._prompt(draft)[0]
+
+    def _prompt(self, draft: str) -> tuple[Prompt, Focus]:
         if self.engine is None:
             raise RuntimeError("no engine loaded")
         history = [Message(m.role, m.content) for m in self.messages if m.content or m.role == "user"]
         if draft:
             history.append(Message("user", draft))
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
+        files = self.working_set.message()
+        repo_map, focus = self._repo_map(draft, files)
         # The engine's format remembers the ids of the last few prompts it counted: the meter's count
         # of a draft is the count of the turn that sends it, and the ids it made are the ids sent.
-        return fit_to_window(self.engine.count, self.system, history, reserve, self.working_set.message(), self._cut)
+        prompt = fit_to_window(self.engine.count, self.system, history, reserve, files, self._cut, repo_map.text)
+        return prompt, focus
 
     def last(self, role: str) -> StoredMessage | None:
         return next((m for m in reversed(self.messages) if m.role == role), None)
@@ -195,7 +259,7 @@ class ChatSession:
         engine = self.engine
         if engine is None or self.conversation is None:
             raise RuntimeError("answer() needs an engine and a question")
-        prompt = self.prompt()
+        prompt, focus = self._prompt("")
         messages = prompt.messages
         row: StoredMessage | None = self.store.add_message(self.conversation.id, "assistant", "", STREAMING)
         parts: list[str] = []
@@ -203,6 +267,7 @@ class ChatSession:
         try:
             deltas = engine.stream(messages, self.params)  # the engine's turn begins here
             self._cut = prompt.dropped  # kept on the next turns while they fit: the cache stays valid
+            self._focus = focus  # likewise the map's: a follow-up about the same thing gets the same map
             self.working_set.mark_answered()  # the files as this prompt holds them are what the model sees
             if self._stop.is_set():
                 engine.cancel()  # a stop that landed before the turn began

@@ -7,6 +7,9 @@ rewriting hundreds of files) becomes one callback once the folders have been qui
 `debounce_s`, or at the latest after five debounce periods. A folder that is deleted is
 replaced by its nearest existing ancestor and watched again when it comes back.
 
+`watch_tree(folder)` watches a whole folder instead (the project map's files): every file under it
+that changes is reported, except in hidden and skipped folders (.git, node_modules, …).
+
 The callback runs on the watcher's own thread: a UI marshals it to its own. watchdog is
 imported here only, by whoever starts watching (it costs start-up time).
 """
@@ -33,6 +36,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from opencoder_local.context.project_files import skipped_part
+
 _EVENTS = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileDeletedEvent, FileMovedEvent,
            DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
 _LONGEST_WAIT = 5  # debounce periods: a folder that never goes quiet is still reported
@@ -47,7 +52,8 @@ class _Handler(FileSystemEventHandler):
 
 
 class WorkingSetWatcher:
-    """Watch a set of files; `on_change(paths)` gets the absolute paths that changed, debounced."""
+    """Watch a set of files (or a folder's tree); `on_change(paths)` gets the absolute paths that changed,
+    debounced."""
 
     def __init__(self, on_change: Callable[[set[Path]], None], debounce_s: float = 0.1):
         self._on_change = on_change
@@ -59,6 +65,7 @@ class WorkingSetWatcher:
         self._started = self._stopped = False
         self._schedule_lock = threading.Lock()
         self._targets: frozenset[str] = frozenset()
+        self._tree: str | None = None  # a folder watched whole, with its subfolders
         self._watches: dict[str, object] = {}  # folder -> watchdog's ObservedWatch
         self._changed = threading.Condition()
         self._pending: set[str] = set()
@@ -72,10 +79,19 @@ class WorkingSetWatcher:
                 return
             self._targets = frozenset(os.path.abspath(path) for path in paths)
             self._reschedule()
-            if not self._started:
-                self._started = True
-                self._observer.start()
-                self._flusher.start()
+            self._start()
+
+    def watch_tree(self, folder: Path) -> None:
+        """Watch every file under `folder` from now on (hidden and skipped folders excepted)."""
+        with self._schedule_lock:
+            if self._stopped or self._tree is not None:
+                return
+            self._tree = os.path.abspath(folder)
+            try:
+                self._observer.schedule(self._handler, self._tree, recursive=True, event_filter=_EVENTS)
+            except OSError:  # unreadable, or the system's limit on watches: the tree goes unwatched
+                return
+            self._start()
 
     def stop(self) -> None:
         """Stop watching and end both threads; no callback runs after this returns (unless it is running)."""
@@ -92,6 +108,12 @@ class WorkingSetWatcher:
                 self._flusher.join()
 
     # internals
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._observer.start()
+            self._flusher.start()
 
     def _reschedule(self) -> set[str]:
         """Watch the folder of each target (its nearest existing ancestor); returns folders newly watched."""
@@ -119,7 +141,7 @@ class WorkingSetWatcher:
             if not raw:
                 continue
             path = os.fsdecode(raw)
-            if path in targets:
+            if path in targets or (not event.is_directory and self._in_tree(path)):
                 hits.add(path)
             if event.is_directory:
                 inside = {target for target in targets if target.startswith(path.rstrip(os.sep) + os.sep)}
@@ -135,6 +157,13 @@ class WorkingSetWatcher:
             self._pending |= hits
             self._retarget = self._retarget or retarget
             self._changed.notify()
+
+    def _in_tree(self, path: str) -> bool:
+        """Is this a file under the watched tree, outside hidden and skipped folders?"""
+        tree = self._tree
+        if tree is None or not path.startswith(tree.rstrip(os.sep) + os.sep):
+            return False
+        return not any(skipped_part(part) for part in Path(path).relative_to(tree).parts)
 
     def _flush_loop(self) -> None:
         while True:

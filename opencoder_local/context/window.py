@@ -1,12 +1,12 @@
 """The conversation as it will be sent: system prompt, working set, and as much history as fits.
 
 The order keeps llama.cpp's KV cache valid from one turn to the next: the system prompt, then
-the files (least recently changed first), then the history, then the new question. The files
-travel at the head of the first user message kept, so no template sees two user messages in a
-row and the model's own default system prompt stays. When the history outgrows the window the
-oldest exchanges are cut, a quarter of the window beyond what is needed, and the cut is kept
-(`start`) on the next turns while they fit: each turn then reuses the cache instead of
-re-evaluating everything after a cut that moved by one exchange.
+the files (least recently changed first), then the project map (context/repo_map.py), then the
+history, then the new question. The files and the map travel at the head of the first user message
+kept, so no template sees two user messages in a row and the model's own default system prompt
+stays. When the history outgrows the window the oldest exchanges are cut, a quarter of the window
+beyond what is needed, and the cut is kept (`start`) on the next turns while they fit: each turn
+then reuses the cache instead of re-evaluating everything after a cut that moved by one exchange.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Prompt:
     messages: list[Message]
     budget: ContextBudget  # exact: the engine counted these very messages
     dropped: int  # older messages left out so the rest fits
-    parts: dict[str, int]  # exact tokens of "system", "files", "history" (summing to the prompt) and the "reserve"
+    parts: dict[str, int]  # exact tokens of "system", "files", "map", "history" (summing to the prompt), "reserve"
 
 
 def answer_reserve(n_ctx: int, max_tokens: int | None) -> int:
@@ -50,35 +50,40 @@ def with_files(files: str, turns: Sequence[Message]) -> list[Message]:
 
 
 def fit_to_window(count: Counter, system: str | None, history: Sequence[Message], reserve: int,
-                  files: str = "", start: int = 0) -> Prompt:
+                  files: str = "", start: int = 0, repo_map: str = "") -> Prompt:
     """Leave out the oldest exchanges until the prompt leaves `reserve` tokens.
 
-    Never left out: the system prompt, the files, the newest question (and what follows it).
+    Never left out: the system prompt, the files, the map, the newest question (and what follows it).
     `start` is the cut the previous turn used: kept while the prompt fits with it."""
     head = [Message("system", system)] if system else []
+    context = "\n\n".join(part for part in (files, repo_map) if part)
     turns = list(history)
     newest = max((i for i, m in enumerate(turns) if m.role == "user"), default=max(len(turns) - 1, 0))
     cut = _exchange_start(turns, min(start, newest))
-    budget = count(head + with_files(files, turns[cut:]))
+    budget = count(head + with_files(context, turns[cut:]))
     limit = budget.n_ctx - reserve
     if budget.prompt_tokens > limit:
         goal = limit - budget.n_ctx // 4  # a cut big enough for the next turns to fit after it
         while budget.prompt_tokens > goal and cut < newest:
             cut = _exchange_start(turns, cut + 1)
-            budget = count(head + with_files(files, turns[cut:]))
-    kept = with_files(files, turns[cut:])
-    return Prompt(head + kept, budget, cut, _parts(count, head, files, bool(kept), budget.prompt_tokens, reserve))
+            budget = count(head + with_files(context, turns[cut:]))
+    kept = with_files(context, turns[cut:])
+    parts = _parts(count, head, files, context, bool(kept), budget.prompt_tokens, reserve)
+    return Prompt(head + kept, budget, cut, parts)
 
 
-def _parts(count: Counter, head: list[Message], files: str, asking: bool, total: int, reserve: int) -> dict[str, int]:
+def _parts(count: Counter, head: list[Message], files: str, files_and_map: str, asking: bool, total: int,
+           reserve: int) -> dict[str, int]:
     """The prompt's exact breakdown: each part is what it adds to the count, so the parts sum to `total`."""
     if not asking:
-        return {"system": total, "files": 0, "history": 0, "reserve": reserve}
+        return {"system": total, "files": 0, "map": 0, "history": 0, "reserve": reserve}
     # A template may add its default system prompt only before a first message: count it as system.
     system = count(head + [Message("user", "")]).prompt_tokens
     with_files_tokens = count(head + with_files(files, [])).prompt_tokens if files else system
-    return {"system": system, "files": with_files_tokens - system, "history": total - with_files_tokens,
-            "reserve": reserve}
+    with_map = (count(head + with_files(files_and_map, [])).prompt_tokens if files_and_map != files
+                else with_files_tokens)
+    return {"system": system, "files": with_files_tokens - system, "map": with_map - with_files_tokens,
+            "history": total - with_map, "reserve": reserve}
 
 
 def free_for_files(count: Counter, system: str | None, files: str, question: str, reserve: int) -> int:

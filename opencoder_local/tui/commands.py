@@ -69,6 +69,7 @@ SLASH_COMMANDS: list[SlashCommand] = [
                  "line ranges (app.py:10-40)", "add"),
     SlashCommand("drop", "[PATH|GLOB]", "Take files out of the conversation (all of them when bare)", "drop"),
     SlashCommand("files", "", "List the files in the conversation with their tokens and state", "files"),
+    SlashCommand("map", "", "Show the map of the project's other files the next question carries", "map"),
     SlashCommand("undo", "", "Restore the files of the last edit applied in this conversation, as they were", "undo"),
     SlashCommand("edits", "", "List the edits applied in this conversation", "edits"),
     SlashCommand("help", "", "Every key and slash command of the chat", "help"),

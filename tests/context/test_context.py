@@ -21,7 +21,7 @@ def test_everything_is_sent_when_it_fits():
     prompt = fit_to_window(words(100), "be brief", history, reserve=10)
     assert prompt.messages == [Message("system", "be brief"), *history]
     assert prompt.dropped == 0 and prompt.budget.prompt_tokens == 4 + 4 + 4
-    assert prompt.parts == {"system": 4 + 2, "files": 0, "history": 6, "reserve": 10}  # an empty question's frame is system
+    assert prompt.parts == {"system": 4 + 2, "files": 0, "map": 0, "history": 6, "reserve": 10}  # an empty question's frame is system
 
 
 def test_old_exchanges_are_dropped_whole_and_the_newest_question_is_kept():

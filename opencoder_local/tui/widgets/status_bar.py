@@ -63,8 +63,11 @@ class StatusBar(Horizontal):
 
 
 def meter(n_ctx: int, parts: dict[str, int], dropped: int) -> str:
-    prompt = parts["system"] + parts["files"] + parts["history"]
-    text = (f"ctx {prompt:,} / {n_ctx:,}: sys {parts['system']:,} · files {parts['files']:,}"
+    """The window's parts; the project map's only when the prompt carries one."""
+    project_map = parts.get("map", 0)
+    prompt = parts["system"] + parts["files"] + project_map + parts["history"]
+    shown_map = f" · map {project_map:,}" if project_map else ""
+    text = (f"ctx {prompt:,} / {n_ctx:,}: sys {parts['system']:,} · files {parts['files']:,}{shown_map}"
             f" · hist {parts['history']:,} · answer {parts['reserve']:,}")
     return text + f" · {dropped} old msg{'s' if dropped != 1 else ''} dropped" if dropped else text
 
