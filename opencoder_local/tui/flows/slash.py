@@ -11,14 +11,17 @@ from opencoder_local.tui.commands import SlashCommand, typed_command
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.files import FilesFlow
 from opencoder_local.tui.flows.host import ChatHost
+from opencoder_local.tui.flows.map import MapFlow
 from opencoder_local.tui.screens.ask import AskScreen
 
 FILES_LISTED = 30  # /files lists this many, then says how many more
 
 
 class SlashCommands:
-    def __init__(self, host: ChatHost, files: FilesFlow, edits: EditFlow, show_help: Callable[[], None]):
+    def __init__(self, host: ChatHost, files: FilesFlow, edits: EditFlow, show_help: Callable[[], None],
+                 project_map: Callable[[], MapFlow | None]):
         self.host = host
+        self._map = project_map
         self._files = files
         self._edits = edits
         self._show_help = show_help
@@ -81,6 +84,11 @@ class SlashCommands:
 
     def edits(self, _words: list[str]) -> None:
         self._edits.listing()
+
+    def map(self, _words: list[str]) -> None:
+        flow = self._map()
+        if flow is not None:
+            flow.show(self.host.prompt_input.text.strip())
 
     def help(self, _words: list[str]) -> None:
         self._show_help()

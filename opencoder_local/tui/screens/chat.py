@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Callable
 
 from textual import on, work
@@ -26,6 +28,7 @@ from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_messag
 from opencoder_local.tui.flows.conversations import ConversationFlow
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.files import FilesFlow
+from opencoder_local.tui.flows.map import MapFlow
 from opencoder_local.tui.flows.model import ModelFlow
 from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.flows.slash import SlashCommands
@@ -39,6 +42,7 @@ from opencoder_local.tui.widgets.path_completion import PathCompletions
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
 from opencoder_local.tui.widgets.status_bar import RateMeter, StatusBar
+from opencoder_local.tui.widgets.suggestion_chips import SuggestionChips
 
 COUNT_DELAY_S = 0.15
 
@@ -62,6 +66,7 @@ class ChatScreen(Screen):
         Binding("ctrl+f", "search", "Search", show=False),
         Binding("ctrl+l", "clear", "Clear", show=False),
         Binding("f2", "rename", "Rename", show=False),
+        Binding("f3", "add_suggested", "Add suggested files", show=False),
     ]
 
     phase: reactive[Phase] = reactive(Phase.NO_MODEL, init=False)  # what the chat is doing: one owner
@@ -91,7 +96,8 @@ class ChatScreen(Screen):
         self.code = CodeFlow(self)
         self.edits = EditFlow(self, self.files_flow)
         self.conversations = ConversationFlow(self, self.model, self.code)
-        self.slash = SlashCommands(self, self.files_flow, self.edits, self.action_help)
+        self.slash = SlashCommands(self, self.files_flow, self.edits, self.action_help, lambda: self.map_flow)
+        self.map_flow: MapFlow | None = None  # started on mount: it needs the suggestion chips
 
     def compose(self) -> ComposeResult:
         newline = key_hints(PromptInput.BINDINGS)["newline"]
@@ -104,6 +110,7 @@ class ChatScreen(Screen):
                 yield completions
                 yield PromptInput(completions, self.session.working_set.completions, id="prompt",
                                   placeholder=f"Ask about code…  (Enter sends, {newline} newline, @ adds a file, /help)")
+                yield SuggestionChips(key=key_hints(self.BINDINGS)["add_suggested"], id="suggested")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -116,6 +123,8 @@ class ChatScreen(Screen):
                 self.session.open(last.id)
         await self.show_conversation()
         self.conversations.refresh_sidebar()
+        self.map_flow = MapFlow(self, self.query_one(SuggestionChips))
+        self.map_flow.start()
 
     async def _dispatch_message(self, message: Message) -> None:
         # Textual (pinned 8.2.8) ends a widget's message loop on any exception from a handler, even
@@ -135,6 +144,8 @@ class ChatScreen(Screen):
         self.session.stop()
         self.model.close()
         await self.files_flow.stop()
+        if self.map_flow is not None:
+            await asyncio.to_thread(self.map_flow.stop)  # like the files' watcher: its callback may wait for this loop
 
     @property
     def generating(self) -> bool:
@@ -273,6 +284,8 @@ class ChatScreen(Screen):
         if self.session.engine is not None:
             self._count_seq += 1
             self._count(self.prompt_input.text.strip(), self._count_seq)
+            if self.map_flow is not None:
+                self.map_flow.suggest(self.prompt_input.text.strip())
 
     @work(thread=True, exclusive=True, group="count")
     def _count(self, draft: str, seq: int) -> None:
@@ -385,6 +398,10 @@ class ChatScreen(Screen):
         sidebar = self.sidebar
         sidebar.display = True
         sidebar.focus_search()
+
+    def action_add_suggested(self) -> None:
+        if self.map_flow is not None:
+            self.map_flow.add_suggested()
 
     def action_help(self) -> None:
         app = self.app
