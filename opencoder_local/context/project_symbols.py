@@ -60,11 +60,16 @@ class ProjectSymbols:
         self.notices: list[str] = []
 
     def files(self) -> dict[str, FileSymbols]:
-        """Every mapped file's symbols (scanning the project the first time)."""
-        with self._lock:
+        """Every mapped file's symbols (scanning the project the first time). While another thread scans,
+        what the last scan found (nothing, before the first): a count or an /add never waits for a scan."""
+        if not self._lock.acquire(blocking=False):
+            return {path: cached.symbols for path, cached in self._files.items()}
+        try:
             if not self._scanned:
                 self.scan()
             return {path: cached.symbols for path, cached in self._files.items()}
+        finally:
+            self._lock.release()
 
     def scan(self) -> None:
         """List the project, parse what is new or changed since the cache, forget what is gone."""
@@ -198,7 +203,7 @@ def _parse_all(root: Path, paths: list[str]) -> dict[str, _Cached | None]:
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             return dict(pair for done in pool.map(_parse_batch, [root] * len(batches), batches) for pair in done)
-    except (OSError, RuntimeError):  # no processes to be had (limits, a sandbox): parse here
+    except (OSError, RuntimeError, ValueError):  # no processes to be had (limits, a sandbox, odd descriptors): parse here
         return dict(_parse_batch(root, paths))
 
 

@@ -45,6 +45,7 @@ CHAT_ACTIONS: list[ChatAction] = [
                "review_edits"),
     ChatAction("Undo the last applied edit", "Restore the files of the last edit applied, as they were",
                "undo_edit"),
+    ChatAction("Add suggested files", "Add the files the project map ranks highest for your draft", "add_suggested"),
     ChatAction("Keys and commands", "Every key and slash command of the chat", "help"),
 ]
 

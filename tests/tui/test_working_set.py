@@ -118,7 +118,7 @@ async def test_an_unknown_command_is_a_notice_and_slashes_can_still_be_sent(proj
         await answered(pilot, 4)
         sent = [m.content for m in app.screen.session.messages if m.role == "user"]
         assert sent == ["/usr/bin/python is slow", "/tmp fills up"]
-        assert engine.prompts[0][-1].content == "/usr/bin/python is slow"
+        assert engine.prompts[0][-1].content.endswith("\n\n/usr/bin/python is slow")  # after the project's map
 
 
 async def test_at_completion_offers_paths_tab_accepts_and_the_message_carries_the_file(project):
@@ -222,7 +222,7 @@ async def test_the_meter_breaks_the_window_down(project):
         await wait_for(pilot, lambda: str(app.screen.query_one("#context").render()) == expected)
         parts = prompt.parts
         assert parts["files"] >= entry(app, "src/app.py").tokens and parts["history"] > 0
-        assert parts["system"] + parts["files"] + parts["history"] == prompt.budget.prompt_tokens
+        assert parts["system"] + parts["files"] + parts["map"] + parts["history"] == prompt.budget.prompt_tokens
         assert expected.startswith(f"ctx {prompt.budget.prompt_tokens:,} / {engine.n_ctx:,}: ")
         assert f"files {parts['files']:,}" in expected and f"answer {parts['reserve']:,}" in expected
 
