@@ -16,7 +16,7 @@ import threading
 from typing import NoReturn
 
 from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready,
-                                         Turn, WireError, decode)
+                                         Stopping, Turn, WireError, decode)
 from opencoder_local.errors import UserError
 
 
@@ -47,7 +47,10 @@ class _Turns:
 
 
 def _listen(channel: Channel, turns: _Turns) -> None:
-    """Read requests until the app goes away, then end the process at once."""
+    """Read requests until the app goes away, then end the process at once.
+
+    A cancel is acknowledged here, not by the turn (which ends after its current token): the app
+    takes a process that says nothing within its deadline for hung, however slow its tokens."""
     try:
         for batch in channel.batches():
             for request in batch:
@@ -55,8 +58,11 @@ def _listen(channel: Channel, turns: _Turns) -> None:
                     turns.pending.put(request)
                 elif isinstance(request, Cancel):
                     turns.cancel(request.turn)
+                    channel.send(Stopping(request.turn))
     except WireError as exc:
         _quit(exc)
+    except OSError:  # the app is gone
+        pass
     os._exit(0)
 
 

@@ -4,9 +4,9 @@ The app keeps only the vocabulary, so counting stays exact and instant; the prom
 here and sent as ids, so the model sees exactly what the meter counted. The model process is a
 fresh interpreter (like multiprocessing's "spawn", the same on macOS and Linux) that shares no
 interpreter lock with the UI. If it dies, the turn in flight raises EngineStoppedError and the app
-starts another; close() ends it at once, even in the middle of loading. One that has not ended its
-turn CANCEL_DEADLINE_S after a cancel() is hung (stopped, or stuck in llama.cpp): it is killed, and
-the turn raises EngineStoppedError the same way, so a stop never waits longer than that.
+starts another; close() ends it at once, even in the middle of loading. One that has neither ended
+its turn nor acknowledged a cancel() CANCEL_DEADLINE_S after it is hung (stopped, or frozen): it is
+killed, and the turn raises EngineStoppedError the same way, so a stop never waits on it for ever.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
                                              Message, TurnStats)
-from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Ready, Turn,
-                                         WireError, encode)
+from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Ready, Stopping,
+                                         Turn, WireError, encode)
 from opencoder_local.errors import UserError
 
-CANCEL_DEADLINE_S = 1.0  # a cancelled turn ends within one token; this long without its end, the process is hung
+CANCEL_DEADLINE_S = 1.0  # a cancel is acknowledged at once; this long without a word, the process is hung
 
 
 class ProcessEngine:
@@ -122,6 +122,9 @@ class ProcessEngine:
                     if isinstance(event, Piece):
                         text.append(event.text)
                         continue
+                    if isinstance(event, Stopping):
+                        self._acknowledged(turn)
+                        continue
                     self._ended(turn)  # Done or Error
                     if self._hung:  # the deadline struck just before it came: the process is gone all the same
                         raise self._stopped("while answering")
@@ -142,8 +145,8 @@ class ProcessEngine:
                 self._send_cancel()  # the reader gave up: stop generating what nobody reads
 
     def cancel(self) -> None:
-        """Stop the current turn within one token (or one compute step of its prompt); if the model process
-        has not ended it CANCEL_DEADLINE_S later, the process is killed and the turn's reader stops."""
+        """Stop the current turn within one token (or one compute step of its prompt); a model process that
+        has neither acknowledged the cancel nor ended the turn CANCEL_DEADLINE_S later is killed."""
         self._send_cancel()
         with self._lock:
             if self._awaited is None or self._deadline is not None or self._closed:
@@ -173,6 +176,12 @@ class ProcessEngine:
             self._disarm()
             return True
 
+    def _acknowledged(self, turn: int) -> None:
+        """The model process has read the cancel: it lives, and the turn ends after its current token."""
+        with self._lock:
+            if self._awaited == turn:
+                self._disarm()
+
     def _disarm(self) -> None:
         """Call with the lock held: the deadline of the turn awaited until now is void."""
         if self._deadline is not None:
@@ -180,7 +189,7 @@ class ProcessEngine:
             self._deadline = None
 
     def _give_up(self, turn: int) -> None:
-        """The deadline of a cancel: the turn still has not ended, so the process is hung. Its reader sees EOF."""
+        """The deadline of a cancel: not a word from the process since, so it is hung. Its reader sees EOF."""
         with self._lock:
             if self._awaited != turn or self._closed:
                 return

@@ -80,6 +80,13 @@ class Piece:
 
 
 @dataclass(frozen=True)
+class Stopping:
+    """A Cancel has arrived: sent at once by the process's reader, whatever generation is doing."""
+    TAG: ClassVar[str] = "stopping"
+    turn: int
+
+
+@dataclass(frozen=True)
 class Done:
     TAG: ClassVar[str] = "done"
     turn: int
@@ -96,12 +103,12 @@ class Error:
 
 
 Request = Turn | Cancel
-Event = Ready | Failed | Piece | Done | Error
+Event = Ready | Failed | Piece | Stopping | Done | Error
 Message = Load | Request | Event
 
 LOAD: Mapping[str, type] = {Load.TAG: Load}
 REQUESTS: Mapping[str, type] = {cls.TAG: cls for cls in (Turn, Cancel)}
-EVENTS: Mapping[str, type] = {cls.TAG: cls for cls in (Ready, Failed, Piece, Done, Error)}
+EVENTS: Mapping[str, type] = {cls.TAG: cls for cls in (Ready, Failed, Piece, Stopping, Done, Error)}
 
 
 def encode(message: Message) -> bytes:

@@ -18,6 +18,7 @@ from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Messa
 from opencoder_local.errors import UserError
 
 QUESTION = [Message("user", "Write a Python function that reverses a string")]
+LONG_ANSWER = [Message("user", "Write a long Python module with a linked list class, a stack and a queue, fully commented.")]
 # About 3,000 tokens: long enough that its evaluation takes many compute steps.
 LONG_QUESTION = [Message("user", "Summarise this log:\n" + "\n".join(f"line {i}: request served in {i % 97} ms" for i in range(300)))]
 
@@ -144,14 +145,14 @@ def read_in_a_thread(deltas) -> dict:
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("question", [QUESTION, LONG_QUESTION], ids=["mid-answer", "during-a-long-prompt"])
+@pytest.mark.parametrize("question", [LONG_ANSWER, LONG_QUESTION], ids=["mid-answer", "during-a-long-prompt"])
 def test_a_child_that_stops_responding_is_killed_when_it_does_not_answer_a_cancel(question):
     engine = open_model("demo", EngineOptions(n_ctx=4096))
     try:
         engine.wait_ready()
-        deltas = engine.stream(question, GenParams(max_tokens=2000))
-        if question is QUESTION:
-            next(iter(deltas))  # answering; the long question is frozen while it evaluates the prompt
+        deltas = engine.stream(question, GenParams(max_tokens=2000))  # 2,000 tokens: still answering when frozen
+        if question is LONG_ANSWER:
+            next(iter(deltas))
         os.kill(engine.pid, signal.SIGSTOP)
         result = read_in_a_thread(deltas)
         engine.cancel()

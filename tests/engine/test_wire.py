@@ -12,7 +12,7 @@ import pytest
 
 from opencoder_local.engine.protocol import EngineOptions, EngineStoppedError, GenParams, Message, TurnStats
 from opencoder_local.engine.wire import (EVENTS, LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece,
-                                         Ready, Turn, WireError, decode, encode)
+                                         Ready, Stopping, Turn, WireError, decode, encode)
 from opencoder_local.errors import UserError
 from opencoder_local.models.registry import model_file, open_model
 
@@ -25,6 +25,7 @@ EVENT_EXAMPLES = [
     Ready("CPU", 4096, 2),
     Failed("--threads must be between 1 and 64"),
     Piece(1, "caf\u00e9 \ud83d"),  # a lone surrogate: a token can end inside a character
+    Stopping(1),
     Done(1, "", STATS),
     Error(2, "RuntimeError: llama_decode returned -3"),
 ]
