@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+MAX_READ_BYTES = 64 * 1024 * 1024  # the bound when a caller names none: no read is ever unbounded
 SNIFF_BYTES = 8192  # a NUL byte in the first 8 KiB marks a binary file, as git decides
 NOT_UTF8 = "not UTF-8: decoded with replacement characters"
 
@@ -53,21 +54,53 @@ def check_regular(path: Path) -> os.stat_result:
         raise Refused("it is a folder")
     if not stat.S_ISREG(info.st_mode):
         raise Refused("not a regular file (a pipe, socket or device)")
+    if _kernel_file(path):
+        raise Refused("a kernel file (/proc, /sys): its reads can block or never end")
     return info
 
 
+KERNEL_FOLDERS = ("/proc", "/sys")
+
+
+def _kernel_file(path: Path) -> bool:
+    """A file of the kernel's: it says size 0 and its read may block forever (/proc/kmsg) or be endless."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return False
+    return any(real == folder or real.startswith(folder + "/") for folder in KERNEL_FOLDERS)
+
+
+def _open_regular(path: Path):
+    """Open for reading without blocking (a FIFO swapped in after the check would block open()),
+    and check what was opened is still a regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused("not a regular file (a pipe, socket or device)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_text(path: Path, lines: tuple[int, int] | None = None, max_bytes: int | None = None) -> FileText:
-    """The file's text (or lines START-END of it); at most `max_bytes` are ever read."""
+    """The file's text (or lines START-END of it); at most `max_bytes` are ever read (never unbounded)."""
+    if max_bytes is None:
+        max_bytes = MAX_READ_BYTES
     info = check_regular(path)
     if lines is None and max_bytes is not None and info.st_size > max_bytes:
         raise TooLarge(info.st_size)
     try:
-        with open(path, "rb") as handle:
+        with _open_regular(path) as handle:
             data = _read_lines(handle, lines, max_bytes) if lines else handle.read(_cap(max_bytes))
     except OSError as exc:
         raise Refused(f"cannot read it: {exc.strerror or exc}") from None
     if max_bytes is not None and len(data) > max_bytes:
-        raise TooLarge(len(data) if lines else info.st_size)
+        raise TooLarge(len(data) if lines else max(len(data), info.st_size))  # /proc files say size 0
     if b"\0" in data[:SNIFF_BYTES] or (lines is None and b"\0" in data):
         raise Refused("binary file: only text files can be added")
     try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
+import sys
+import threading
 
 from opencoder_local.settings import ChatSettings
 
@@ -24,5 +28,44 @@ def run_tui(settings: ChatSettings) -> int:
 
     app = make_app(settings)
     tune_gc()
-    app.run()
-    return app.return_code or 0
+    return run_app(app)
+
+
+def run_app(app, **options) -> int:
+    """Run the app, and end the process at once when it ends, whatever a worker thread is doing.
+
+    A thread worker stuck in a read that never returns (a pipe, a kernel file, a server that never
+    answers) would hold the exit forever: asyncio.run joins the default executor's threads, and so
+    does the interpreter at exit. So the loop is ours (its executor shut down without waiting), and
+    when such a thread is still alive the process leaves by os._exit once the app has closed the
+    store and restored the terminal."""
+    loop = asyncio.new_event_loop()
+    try:
+        app.run(loop=loop, **options)
+    finally:
+        _close_loop(loop)
+    code = app.return_code or 0
+    if _stuck_threads():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio.run's clean-up without its wait for the default executor's threads."""
+    try:
+        tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()  # shuts the executor down with wait=False
+
+
+def _stuck_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [thread for thread in threading.enumerate()
+            if thread is not main and not thread.daemon and thread.is_alive()]

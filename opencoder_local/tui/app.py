@@ -3,6 +3,7 @@ installed or configured, the first-run screen that pulls one and then opens the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Callable
 
 from textual.app import App
@@ -18,6 +19,7 @@ from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.first_run import FirstRunScreen
 
 EngineFactory = Callable[[ChatSettings], Engine]
+QUIT_WAIT = 0.5  # seconds the quit waits for workers; one stuck in a read that never ends is left behind
 
 
 def load_real_engine(settings: ChatSettings) -> Engine:
@@ -81,8 +83,12 @@ class OpenCoderApp(App):
 
     async def on_unmount(self) -> None:
         # The screens are closed by now (ChatScreen.shut_down stopped the answer and the model):
-        # the workers end before the database closes.
-        await self.workers.wait_for_complete()
+        # the workers end before the database closes, or are left behind (a read of a pipe, a server
+        # that never answers: quitting never waits on them; run_app ends the process around them).
+        try:
+            await asyncio.wait_for(self.workers.wait_for_complete(), QUIT_WAIT)
+        except asyncio.TimeoutError:
+            pass
         if self.store is not None:
             self.store.close()
 

@@ -16,13 +16,14 @@ from opencoder_local.tui.widgets.path_completion import PathCompletions
 
 AT_WORD = re.compile(r"(?:^|(?<=\s))@([^\s@]*)$")  # an @word ending at the cursor
 COMPLETIONS = 8  # paths the dropdown offers
+NEWLINE_KEYS = ("ctrl+j", "alt+enter", "shift+enter")
 Completer = Callable[[str, int], list[str]]  # (the @word, how many) -> paths, best first; may be slow
 
 
 class PromptInput(TextArea):
     # Most terminals send the same code for Shift+Enter as for Enter, so the newline key is
     # Ctrl+J (a plain line feed, distinct everywhere); Shift+Enter works where the terminal tells them apart.
-    BINDINGS = [Binding("ctrl+j,alt+enter,shift+enter", "newline", "Newline", key_display="^J")]
+    BINDINGS = [Binding(",".join(NEWLINE_KEYS), "newline", "Newline", key_display="^J")]
 
     class Submitted(Message):
         def __init__(self, prompt: "PromptInput", text: str):
@@ -40,6 +41,9 @@ class PromptInput(TextArea):
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.completions = completions
         self.completer = completer
+        # Typed text waiting for one insert: a burst of key events (a paste in a terminal without
+        # bracketed paste, `xdotool type`) costs one re-wrap of the line, not one per key.
+        self._typed: list[str] = []
 
     def at_word(self) -> tuple[Location, str] | None:
         """The `@word` the cursor is at the end of, and where its @ is; None when there is none."""
@@ -78,6 +82,9 @@ class PromptInput(TextArea):
         if self.completions is not None and word is not None and word[1] == message.word:  # still that word
             self.completions.show(message.word, message.matches)
 
+    def _completion_open(self) -> bool:
+        return self.completions is not None and self.completions.is_open
+
     def _completion_key(self, key: str) -> bool:
         """While the dropdown is open, Tab or Enter accepts, Up and Down choose, Esc closes it."""
         dropdown = self.completions
@@ -93,7 +100,56 @@ class PromptInput(TextArea):
             return False
         return True
 
+    def flush_typed(self) -> None:
+        """Insert the typed characters not yet in the document, as one edit."""
+        if not self._typed:
+            return
+        text = "".join(self._typed)
+        self._typed.clear()
+        if not self.read_only:
+            self.replace(text, *self.selection, maintain_selection_offset=False)
+
+    def _buffer_typed(self, character: str) -> None:
+        if not self._typed:
+            # Runs after the key events already queued: the whole burst lands in one insert.
+            self.call_later(self.flush_typed)
+        self._typed.append(character)
+
+    @property
+    def text(self) -> str:  # what is in the document (rendering reads it too: no flush here)
+        return TextArea.text.fget(self)
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._typed.clear()
+        self.load_text(value)
+
+    def clear(self):
+        self._typed.clear()
+        return super().clear()
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        self.flush_typed()
+        await super()._on_paste(event)
+
     async def _on_key(self, event: events.Key) -> None:
+        if _buffered(event) and not self.read_only:
+            # Printable text (and text str.isprintable() refuses but is not a control key: a typed
+            # zero-width joiner, bidi mark, no-break space or private-use icon would vanish from
+            # TextArea's own path) waits for the rest of the burst.
+            self._restart_blink()
+            event.stop()
+            event.prevent_default()
+            self._buffer_typed(event.character)
+            return
+        if event.key in NEWLINE_KEYS and not self.read_only and not self._completion_open():
+            # Here rather than by the binding alone: a binding runs once the key has bubbled up to
+            # the app, after the keys typed behind it (a burst would come out reordered).
+            event.stop()
+            event.prevent_default()
+            self._buffer_typed("\n")
+            return
+        self.flush_typed()  # every other key acts on the text typed before it
         if self._completion_key(event.key):
             event.stop()
             event.prevent_default()
@@ -101,19 +157,19 @@ class PromptInput(TextArea):
         if event.key == "enter":
             event.stop()
             event.prevent_default()
-            self.post_message(self.Submitted(self, self.text))
-            return
-        if _typed_text(event) and not self.read_only:
-            # TextArea inserts only what str.isprintable() accepts, so a typed zero-width joiner,
-            # bidi mark, no-break space or private-use icon would vanish (a pasted one survives).
-            event.stop()
-            event.prevent_default()
-            self.replace(event.character, *self.selection, maintain_selection_offset=False)
+            self.post_message(self.Submitted(self, self.text))  # typed text flushed above
             return
         await super()._on_key(event)
 
     def action_newline(self) -> None:
+        self.flush_typed()
         self.insert("\n")
+
+
+def _buffered(event: events.Key) -> bool:
+    """A key that only adds its text where the cursor is (Enter and Tab are not such keys)."""
+    return event.character is not None and event.key not in ("enter", "tab") and (
+        event.is_printable or _typed_text(event))
 
 
 def _typed_text(event: events.Key) -> bool:
