@@ -15,7 +15,6 @@ follow-up about the same thing gets the same map, byte for byte, and the KV cach
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from dataclasses import dataclass
