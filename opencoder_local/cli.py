@@ -10,6 +10,7 @@ from typing import Sequence
 
 from opencoder_local import __version__
 from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
+from opencoder_local.terminal_text import printable, printable_lines
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 _SWITCH = {"on": True, "off": False}
@@ -98,7 +99,7 @@ def _one_shot_messages(prompt_format, settings, question: str, files: list[str],
     prompt, notices, paths = one_shot_prompt(prompt_format, settings.system, question, files,
                                              project_folder(settings), settings.max_tokens, settings.map_tokens)
     for notice in notices:
-        print(f"opencoder-chat: {notice}", file=sys.stderr)
+        print(printable(f"opencoder-chat: {notice}"), file=sys.stderr)
     if not show_prompt:
         return prompt.messages, paths
     sys.stdout.write(prompt_format.text(prompt.messages))
@@ -168,7 +169,7 @@ def _answer(engine, settings, messages, out) -> str:
         interruption.cancel = engine.cancel
         try:
             for delta in engine.stream(messages, params):
-                out.write(delta.text)
+                out.write(printable(delta.text))  # a model's ESC shown as \x1b: it never drives the terminal
                 out.flush()
                 answer.append(delta.text)
         except UserError as exc:
@@ -189,14 +190,14 @@ def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
 
     changes, refused = proposed_changes(answer, project, files)
     for reason in refused:
-        print(f"opencoder-chat: not applied: {reason}", file=sys.stderr)
+        print(printable(f"opencoder-chat: not applied: {reason}"), file=sys.stderr)
     changes = [change for change in changes if change.diff.hunks]
     if not changes:
         if not refused:
             print("opencoder-chat: the answer changes no file (no code block after a file's path)", file=sys.stderr)
         return 1
     for change in changes:
-        sys.stdout.write(change.diff.unified(change.path, change.is_new))
+        sys.stdout.write(printable_lines(change.diff.unified(change.path, change.is_new)))
     sys.stdout.flush()
     if not yes:
         if not sys.stdin.isatty():
@@ -204,18 +205,18 @@ def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
             return 1 if refused else 0
         new = [change.path for change in changes if change.is_new]
         creating = f", creating {', '.join(new)}" if new else ""
-        sys.stderr.write(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] ")
+        sys.stderr.write(printable(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] "))
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("opencoder-chat: not written", file=sys.stderr)
             return 1 if refused else 0
     result = write([(change, change.new) for change in changes])
     for change in result.stale:
-        print(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again", file=sys.stderr)
+        print(printable(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again"), file=sys.stderr)
     for path, reason in result.failed:
-        print(f"opencoder-chat: not written: {path}: {reason}", file=sys.stderr)
+        print(printable(f"opencoder-chat: not written: {path}: {reason}"), file=sys.stderr)
     for written in result.written:
-        print(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}", file=sys.stderr)
+        print(printable(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}"), file=sys.stderr)
     return 1 if refused or result.stale or result.failed else 0
 
 

@@ -9,6 +9,8 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from opencoder_local.terminal_text import printable
+
 
 class UserError(Exception):
     """A problem with the user's input or machine; shown as one line, never a traceback."""
@@ -86,7 +88,7 @@ def _hold_closed_descriptors() -> None:
 def _say(line: str) -> None:
     """One line on stderr, if stderr can take it."""
     try:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(printable(line) + "\n")  # a server's or a child's words may hold ESC
         sys.stderr.flush()
     except (AttributeError, OSError, ValueError):  # closed (None), full, or gone
         _settle(sys.stderr)

@@ -12,7 +12,7 @@ PACKAGES = {"opencoder_local": ROOT / "opencoder_local", "opencoder_convert": RO
 # The layer of each part: a module may import its own layer and those below it.
 LAYERS = {
     "errors": 0, "files": 0, "documents": 0, "locations": 0, "progress": 0, "safetensors_header": 0,
-    "children": 0, "peer_data": 0, "opencoder_local": 0,
+    "children": 0, "peer_data": 0, "terminal_text": 0, "opencoder_local": 0,
     "engine": 1,
     "models": 2, "opencoder_convert": 2,
     "context": 3, "store": 3, "settings": 3, "evaluation": 3,

@@ -15,6 +15,7 @@ from opencoder_local.errors import UserError
 from opencoder_local.models.pull_process import PullArgv, pull_argv
 from opencoder_local.settings import ChatSettings, gen_params, open_chat_engine, project_folder
 from opencoder_local.store import Store, StoreError
+from opencoder_local.terminal_text import printable
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.first_run import FirstRunScreen
 
@@ -38,6 +39,13 @@ class OpenCoderApp(App):
         self.engine_factory = engine_factory
         self.pull_argv = pull_argv
         self.store: Store | None = None
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notice (a screen's or a widget's come here too) shows control characters escaped: it may
+        quote a server, a model process's stderr or a file name, whose ESC must not drive the terminal."""
+        super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout,
+                       markup=markup)
 
     def on_mount(self) -> None:
         self._apply_theme()

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Label
 from opencoder_local.context.apply import PlannedChange
 from opencoder_local.context.code_blocks import language_for
 from opencoder_local.context.diffs import FileDiff, Hunk
+from opencoder_local.terminal_text import printable
 from opencoder_local.tui.screens.confirm import ConfirmScreen
 
 _LOOKS = {" ": ("  ", ""), "-": ("- ", "on $error-muted"), "+": ("+ ", "on $success-muted")}
@@ -37,7 +38,7 @@ def hunk_content(diff: FileDiff, hunk: Hunk, language: str) -> Content:
     shown = diff.hunk_lines(hunk)
     sides = {}
     for side, marks in (("old", " -"), ("new", " +")):
-        code = [text for mark, text in shown if mark in marks]
+        code = [printable(text) for mark, text in shown if mark in marks]  # the file's ESC stays on screen as \x1b
         lit = highlight("\n".join(code), language=language or "text").split("\n", allow_blank=True)
         sides[side] = iter(lit + [Content("")] * (len(code) - len(lit)))  # a last blank line may be dropped
     lines = []
@@ -95,7 +96,7 @@ class ReviewScreen(Screen[list[Decision]]):
 
     def compose(self) -> ComposeResult:
         yield Label(id="title", markup=False)
-        yield Label(self.note, id="note", markup=False)
+        yield Label(printable(self.note), id="note", markup=False)
         yield VerticalScroll(id="hunks")
         yield Label("y accept · n reject · Space choose a hunk · a accept all files · Esc later", id="hint")
         yield Footer()
@@ -113,7 +114,7 @@ class ReviewScreen(Screen[list[Decision]]):
         what = "new file " if change.is_new else ""
         of = f"Edit {self.index + 1} of {len(self.changes)} · " if len(self.changes) > 1 else ""
         self.query_one("#title", Label).update(
-            f"{of}{what}{change.path}  +{change.diff.added} −{change.diff.removed}"
+            f"{of}{what}{printable(change.path)}  +{change.diff.added} −{change.diff.removed}"
             + ("  (no change: the file already holds this text)" if not change.diff.hunks else ""))
         hunks = self.query_one("#hunks", VerticalScroll)
         await hunks.remove_children()

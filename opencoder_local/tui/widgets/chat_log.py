@@ -10,6 +10,7 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from opencoder_local.engine.protocol import TurnStats
+from opencoder_local.terminal_text import printable
 from opencoder_local.tui.pacer import FramePacer, IncomingText
 from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown, SizedByLayout
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
@@ -31,7 +32,7 @@ class MessageView(SizedByLayout, Widget):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield AnswerMarkdown(self.content)
+        yield AnswerMarkdown(printable(self.content))  # a model's ESC or BEL never reaches the terminal
         yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
 
     def on_mount(self) -> None:
@@ -89,7 +90,7 @@ class AssistantMessage(MessageView):
         text = self._incoming.take()
         if self._stream is not None and text:
             self.content += text
-            await self._stream.write(text)
+            await self._stream.write(printable(text))  # per character: safe on a split escape sequence
             self._pacer.shown()
 
     async def on_assistant_message_done(self, done: Done) -> None:

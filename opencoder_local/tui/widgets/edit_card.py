@@ -10,6 +10,7 @@ from textual.widget import Widget
 
 from opencoder_local.context.apply import EditRefused, PlannedChange
 from opencoder_local.context.edits import ProposedEdit
+from opencoder_local.terminal_text import printable
 
 PENDING, APPLIED, REJECTED, UNDONE, FAILED = "pending", "applied", "rejected", "undone", "failed"
 _LOOKS = {  # state -> (mark, style, what follows the path)
@@ -52,12 +53,12 @@ class EditCard(Widget, can_focus=True):
     def render(self) -> Content:
         if self.state == FAILED and self.problem is not None:
             then = " · Enter: ask the model again with the current file" if self.problem.ask_again else ""
-            return Content.assemble(("⚠ ", "$error"), (str(self.problem), "$error"), (then, "$text-muted"))
+            return Content.assemble(("⚠ ", "$error"), (printable(str(self.problem)), "$error"), (then, "$text-muted"))
         mark, style, then = _LOOKS[self.state]
         parts: list[tuple[str, str] | str] = [(f"{mark} ", style)]
         if self.change is not None and self.change.is_new:
             parts.append(("new file ", "bold"))
-        parts.append((self.edit.path, "bold"))
+        parts.append((printable(self.edit.path), "bold"))  # a path from the answer
         if self.change is not None:
             parts += ["  ", (f"+{self.change.diff.added}", "$success"), " ", (f"−{self.change.diff.removed}", "$error")]
             if not self.change.diff.hunks:

@@ -9,6 +9,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from opencoder_local.context.working_set import CHANGED, CURRENT, MISSING, FileEntry
+from opencoder_local.terminal_text import printable
 
 MAX_LINES = 3  # more files than fit are counted on the last line: /files lists them all
 GAP = Content("   ")
@@ -22,7 +23,7 @@ _STATES = {  # state -> (mark, its style, the word shown after the tokens)
 def chip(entry: FileEntry) -> Content:
     """One file: its mark, its path (with the line range), what it costs, and its state if not current."""
     mark, style, word = _STATES.get(entry.state, ("?", "$error", entry.state))
-    parts: list[tuple[str, str] | str] = [(mark, style), " ", (entry.spec, "strike" if entry.state == MISSING else "")]
+    parts: list[tuple[str, str] | str] = [(mark, style), " ", (printable(entry.spec), "strike" if entry.state == MISSING else "")]
     if entry.state != MISSING:
         parts += [" ", (f"{entry.tokens:,}", "$text-muted")]
     if word:

@@ -6,6 +6,8 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from opencoder_local.terminal_text import printable
+
 
 class PathCompletions(OptionList):
     can_focus = False  # typing goes on in the question box; it moves the highlight and accepts
@@ -23,7 +25,7 @@ class PathCompletions(OptionList):
         """Offer `matches` for `@word`, the best one highlighted; closed when there are none."""
         self.word = word
         self.clear_options()
-        self.add_options([Option(Content(path), id=path) for path in matches])
+        self.add_options([Option(Content(printable(path)), id=path) for path in matches])
         self.display = bool(matches)
         if matches:
             self.highlighted = 0

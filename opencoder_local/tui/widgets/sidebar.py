@@ -11,6 +11,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from opencoder_local.store import Conversation
+from opencoder_local.terminal_text import printable
 
 
 class Sidebar(Vertical):
@@ -42,7 +43,7 @@ class Sidebar(Vertical):
     def show(self, conversations: list[Conversation], current: int | None) -> None:
         listing = self.query_one(ConversationList)
         listing.clear_options()
-        listing.add_options([Option(Content(c.title), id=str(c.id)) for c in conversations])
+        listing.add_options([Option(Content(printable(c.title)), id=str(c.id)) for c in conversations])
         if current is not None and any(c.id == current for c in conversations):
             listing.highlighted = listing.get_option_index(str(current))
 

@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import Label
 
 from opencoder_local.engine.protocol import TurnStats
+from opencoder_local.terminal_text import printable
 from opencoder_local.tui.phase import Phase
 
 
@@ -36,13 +37,14 @@ class StatusBar(Horizontal):
     def show_phase(self, phase: Phase, model: str | None) -> None:
         """What the chat is doing (a question waiting for the model shows as the load it waits for)."""
         label = self.query_one("#state", Label)
-        label.update(f"loading {model}…" if phase.loading else phase.value)
+        label.update(printable(f"loading {model}…") if phase.loading else phase.value)
         label.set_classes(_PHASE_CLASSES.get(phase, "-busy"))
 
     def set_model(self, name: str, quantization: str, backend: str) -> None:
         shown = name if quantization.lower() in name.lower() else f"{name} {quantization}"
+        shown = printable(shown)  # a server's model id is the server's text
         self.query_one("#model", Label).update(shown.strip())
-        self.query_one("#backend", Label).update(backend)
+        self.query_one("#backend", Label).update(printable(backend))
 
     def show_turn(self, backend: str, stats: TurnStats) -> None:
         """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served,

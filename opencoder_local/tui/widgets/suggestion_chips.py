@@ -7,6 +7,8 @@ from typing import Sequence
 from textual.content import Content
 from textual.widget import Widget
 
+from opencoder_local.terminal_text import printable
+
 GAP = Content("   ")
 
 
@@ -29,6 +31,6 @@ class SuggestionChips(Widget):
         self.refresh()
 
     def render(self) -> Content:
-        chips = [Content.styled(path, "$accent") for path in self.files]
+        chips = [Content.styled(printable(path), "$accent") for path in self.files]
         return Content.assemble(("suggested", "bold $text-muted"), GAP, GAP.join(chips), GAP,
                                 (f"{self.key} adds {'them' if len(self.files) > 1 else 'it'}", "$text-muted"))
