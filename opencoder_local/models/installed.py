@@ -26,6 +26,7 @@ from opencoder_local.files import write_atomic
 
 MANIFEST = "manifest.json"
 _INCOMING = ".incoming-"
+_LOCK_ATTEMPTS = 10
 
 
 class StoreBusyError(UserError):
@@ -126,17 +127,32 @@ def incoming(name: str) -> Iterator[Path]:
 def pull_lock(repo: str) -> Iterator[None]:
     """Hold the store's lock for pulls of `repo` (they share its downloads folder and its model's
     folder); refused at once, in one line, while another process holds it. The kernel lets go of
-    it when the holder exits, however it exits."""
+    it when the holder exits, however it exits; a holder that ends normally removes the file."""
     store = locations.models_dir()
     store.mkdir(parents=True, exist_ok=True)
     path = store / f".pull-{slug(repo)}.lock"
-    with open(path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreBusyError(f"another pull of {repo} is running; wait for it to finish "
-                                 "(or stop it), then run this again") from None
-        yield
+    for _ in range(_LOCK_ATTEMPTS):
+        with open(path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(f"another pull of {repo} is running; wait for it to finish "
+                                     "(or stop it), then run this again") from None
+            if not _same_file(lock, path):
+                continue  # its holder removed it between our open and our lock: take the new one
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)  # while still locked: a waiter on this file sees it gone
+            return
+    raise StoreBusyError(f"other pulls of {repo} keep starting and ending; run this again")
+
+
+def _same_file(lock, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(lock.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def install(folder: Path, manifest: Manifest) -> InstalledModel:
