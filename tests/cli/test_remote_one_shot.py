@@ -50,7 +50,7 @@ def test_apply_writes_the_servers_answer(llama_server, tmp_path):
     hello = 'def greet(name):\n    return "Hello " + name\n'
     (tmp_path / "hello.py").write_text(hello)
     result = subprocess.run([sys.executable, "-m", "opencoder_local", "chat", "--model", llama_server.url,
-                             "--max-tokens", "150", "-p", "Write the whole hello.py again with a docstring.",
+                             "--max-tokens", "150", "-p", "Rewrite the greet function in hello.py so it uses an f-string.",
                              "-f", "hello.py", "--apply", "--yes"], capture_output=True, text=True, env=os.environ,
                             timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr

@@ -240,7 +240,11 @@ def test_the_chat_fallback_on_llama_cpp_pythons_server(demo):
             served, stats = answer(engine, messages)
         finally:
             engine.close()
-    assert served == answer(demo, messages)[0]  # the same template, applied by the server
+    fresh = open_model("demo", EngineOptions(n_ctx=2048, lookup=False), isolated=False)  # no cached prefix:
+    try:  # a prompt evaluated after a cached one is batched differently, and a near tie may go the other way
+        assert served == answer(fresh, messages)[0]  # the same template, applied by the server
+    finally:
+        fresh.close()
     assert stats.stop_reason in ("stop", "length") and stats.generated_tokens >= 1
 
 
