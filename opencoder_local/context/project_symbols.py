@@ -59,10 +59,11 @@ class ProjectSymbols:
         self.version = 0  # goes up whenever a file's symbols change
         self.notices: list[str] = []
 
-    def files(self) -> dict[str, FileSymbols]:
+    def files(self, wait: bool = False) -> dict[str, FileSymbols]:
         """Every mapped file's symbols (scanning the project the first time). While another thread scans,
-        what the last scan found (nothing, before the first): a count or an /add never waits for a scan."""
-        if not self._lock.acquire(blocking=False):
+        what the last scan found (nothing, before the first), unless `wait`: a count or an /add never
+        waits for a scan; /map does."""
+        if not self._lock.acquire(blocking=wait):
             return {path: cached.symbols for path, cached in self._files.items()}
         try:
             if not self._scanned:

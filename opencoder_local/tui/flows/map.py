@@ -87,6 +87,7 @@ class MapFlow:
             return
 
         def build() -> None:
+            session.project_map.symbols.files(wait=True)  # asked for: worth waiting for a scan under way
             found = session.repo_map(draft)
             notices = list(session.project_map.symbols.notices)
             self._on_ui(lambda: self.host.app.push_screen(ProjectMapScreen(found, notices)))
