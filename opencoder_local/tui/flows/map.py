@@ -45,6 +45,7 @@ class MapFlow:
         self._seq = itertools.count(1)
         self._shown = 0  # the newest suggestion shown: an older, slower one never overwrites it
         self._lock = threading.Lock()
+        self._stopped = False  # the screen closed: a scan that ends later starts no watcher
 
     def start(self) -> None:
         """Scan the project (the first scan parses it; the cache makes later ones quick), then watch it."""
@@ -53,7 +54,7 @@ class MapFlow:
             return
 
         def scan() -> None:
-            project_map.symbols.files()
+            project_map.symbols.files(wait=True)
             notices = project_map.symbols.notices
             for notice in notices:
                 self._on_ui(lambda notice=notice: self.host.notify(
@@ -65,13 +66,19 @@ class MapFlow:
                 watcher = WorkingSetWatcher(self._changed, debounce_s=0.3)
                 watcher.watch_tree(project_map.root)
                 with self._lock:
-                    self._watcher = watcher
+                    stopped = self._stopped
+                    if not stopped:
+                        self._watcher = watcher
+                if stopped:
+                    watcher.stop()
+                    return
             self._on_ui(self.host.schedule_count)  # the meter shows the map's part now
 
         self.host.run_worker(scan, thread=True, group="map-scan")
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()
