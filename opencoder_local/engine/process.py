@@ -4,9 +4,10 @@ The app keeps only the vocabulary, so counting stays exact and instant; the prom
 here and sent as ids, so the model sees exactly what the meter counted. The model process is a
 fresh interpreter (like multiprocessing's "spawn", the same on macOS and Linux) that shares no
 interpreter lock with the UI. If it dies, the turn in flight raises EngineStoppedError and the app
-starts another; close() ends it at once, even in the middle of loading. One that has neither ended
-its turn nor acknowledged a cancel() CANCEL_DEADLINE_S after it is hung (stopped, or frozen): it is
-killed, and the turn raises EngineStoppedError the same way, so a stop never waits on it for ever.
+starts another; close() ends it at once, even in the middle of loading. A cancel() must be
+acknowledged within CANCEL_DEADLINE_S and the turn ended within STOP_DEADLINE_S of that: a process
+that misses either is hung (stopped, frozen, or stuck in a compute step after it read the stop) and
+is killed, and the turn raises EngineStoppedError the same way, so a stop never waits on it for ever.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed,
 from opencoder_local.errors import UserError
 
 CANCEL_DEADLINE_S = 1.0  # a cancel is acknowledged at once; this long without a word, the process is hung
+STOP_DEADLINE_S = 10.0  # acknowledged, the turn ends after its current token or compute step; this long, it is hung
 
 
 class ProcessEngine:
     """A model loading or loaded in its own process; one turn at a time. `info` is a file check_model()
     passed: the model process trusts that check and does not repeat it."""
+
+    child_command: tuple[str, ...] = ("-m", "opencoder_local.engine.child")  # after the interpreter
 
     def __init__(self, info: GGUFFile, options: EngineOptions = EngineOptions(), label: str | None = None):
         self.format = PromptFormat.vocab_only(info, options.exact_tokenizer, options.n_ctx)
@@ -45,13 +49,14 @@ class ProcessEngine:
         self._lock = threading.Lock()  # the turn a reader waits for, and its deadline, against the deadline's timer
         self._awaited: int | None = None
         self._deadline: threading.Timer | None = None
-        self._hung = False
+        self._acknowledged_turn: int | None = None  # the turn whose stop was acknowledged (its deadline is the longer)
+        self._hung: str | None = None  # why the process was taken for hung and killed
         self._channel, self._child = self._spawn(Load(str(info.path), options))
         self._events = self._channel.batches()
 
     def _spawn(self, load: Load) -> tuple[Channel, Child]:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "opencoder_local.engine.child", str(theirs.fileno()), encode(load).decode()]
+        argv = [sys.executable, *self.child_command, str(theirs.fileno()), encode(load).decode()]
         try:
             child = Child(argv, "the model process", pass_fds=(theirs.fileno(),))
         except UserError:
@@ -146,14 +151,19 @@ class ProcessEngine:
 
     def cancel(self) -> None:
         """Stop the current turn within one token (or one compute step of its prompt); a model process that
-        has neither acknowledged the cancel nor ended the turn CANCEL_DEADLINE_S later is killed."""
+        has not acknowledged the cancel CANCEL_DEADLINE_S later, or not ended the turn STOP_DEADLINE_S after
+        acknowledging it, is killed."""
+        with self._lock:  # armed before the cancel goes: its acknowledgement may come back at once
+            if self._awaited is not None and self._deadline is None and not self._closed:
+                self._arm(CANCEL_DEADLINE_S, self._awaited, f"no answer to a stop within {CANCEL_DEADLINE_S:g} s")
         self._send_cancel()
-        with self._lock:
-            if self._awaited is None or self._deadline is not None or self._closed:
-                return  # no turn is read, or its deadline runs already
-            self._deadline = threading.Timer(CANCEL_DEADLINE_S, self._give_up, (self._awaited,))
-            self._deadline.daemon = True
-            self._deadline.start()
+
+    def _arm(self, seconds: float, turn: int, why: str) -> None:
+        """Call with the lock held: `turn` must end (or be acknowledged) within `seconds`."""
+        self._disarm()
+        self._deadline = threading.Timer(seconds, self._give_up, (turn, why))
+        self._deadline.daemon = True
+        self._deadline.start()
 
     def _send_cancel(self) -> None:
         try:
@@ -177,10 +187,13 @@ class ProcessEngine:
             return True
 
     def _acknowledged(self, turn: int) -> None:
-        """The model process has read the cancel: it lives, and the turn ends after its current token."""
+        """The model process has read the cancel: the turn ends after its current token or compute step,
+        and must within STOP_DEADLINE_S (a process can read a stop and then freeze)."""
         with self._lock:
-            if self._awaited == turn:
-                self._disarm()
+            if self._awaited == turn and self._acknowledged_turn != turn:
+                self._acknowledged_turn = turn
+                self._arm(STOP_DEADLINE_S, turn, f"a stop was acknowledged but the answer did not end within "
+                                                 f"{STOP_DEADLINE_S:g} s")
 
     def _disarm(self) -> None:
         """Call with the lock held: the deadline of the turn awaited until now is void."""
@@ -188,12 +201,12 @@ class ProcessEngine:
             self._deadline.cancel()
             self._deadline = None
 
-    def _give_up(self, turn: int) -> None:
-        """The deadline of a cancel: not a word from the process since, so it is hung. Its reader sees EOF."""
+    def _give_up(self, turn: int, why: str) -> None:
+        """A deadline of a cancel has passed: the process is hung. Its reader sees EOF."""
         with self._lock:
             if self._awaited != turn or self._closed:
                 return
-            self._hung = True
+            self._hung = why
             self._child.kill()  # SIGKILL ends a stopped process too
 
     def close(self) -> None:
@@ -218,8 +231,7 @@ class ProcessEngine:
             return EngineStoppedError(f"the model process sent {garbled} {when} and was stopped")
         if self._hung:
             self._child.wait()
-            return EngineStoppedError(f"the model process stopped responding {when} "
-                                      f"(no answer to a stop within {CANCEL_DEADLINE_S:g} s) and was ended")
+            return EngineStoppedError(f"the model process stopped responding {when} ({self._hung}) and was ended")
         self._child.wait(timeout=5)  # it may have closed its socket but live on: then it is killed
         last = self._child.last_words()
         detail = f" ({last[:200]})" if last else ""

@@ -141,6 +141,8 @@ class ChatScreen(Screen):
     async def shut_down(self) -> None:
         """However the app ends (it closes its screens first): the answer stops and is saved as
         stopped, the model process ends at once (even mid-load), and the files are no longer watched."""
+        if self._count_timer is not None:
+            self._count_timer.stop()
         self.session.stop()
         self.model.close()
         await self.files_flow.stop()
@@ -281,11 +283,14 @@ class ChatScreen(Screen):
         self._count_timer = self.set_timer(COUNT_DELAY_S, self._count_now)
 
     def _count_now(self) -> None:
-        if self.session.engine is not None:
-            self._count_seq += 1
-            self._count(self.prompt_input.text.strip(), self._count_seq)
-            if self.map_flow is not None:
-                self.map_flow.suggest(self.prompt_input.text.strip())
+        inputs = self.query(PromptInput)
+        if self.session.engine is None or not inputs:
+            return  # no model yet, or the screen is closing (its widgets go before it does)
+        draft = inputs.first().text.strip()
+        self._count_seq += 1
+        self._count(draft, self._count_seq)
+        if self.map_flow is not None:
+            self.map_flow.suggest(draft)
 
     @work(thread=True, exclusive=True, group="count")
     def _count(self, draft: str, seq: int) -> None:
