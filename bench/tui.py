@@ -10,6 +10,9 @@ disk (plain write, and an editor's write-aside-then-rename) to its updated chip,
 target; (c) the worst gap between frames while 200 files of the working set change at once, against
 the same app idle just before.
 
+--tmux: the real app in a real terminal, timed from Enter to its first character and to "ready", against
+a bare llama-cpp-python stream of the same question (bench/tui_tmux.py).
+
 --e2e: the real app (model in its own process, demo model) answers a long coding question; in the
 same run the engine alone (in-process, no UI) answers it too, at the same thread count. Prints the
 app's tokens/s as shown on screen over the engine's own, for every thread count, the worst frame gap
@@ -17,6 +20,7 @@ while streaming, and the start-up time to a usable input (a fresh interpreter, i
 
     .venv/bin/python bench/tui.py [--tokens 4000]
     .venv/bin/python bench/tui.py --e2e [--answer-tokens 400] [--repeats 2]
+    .venv/bin/python bench/tui.py --tmux [--answer-tokens 400] [--repeats 3]   (needs tmux)
     .venv/bin/python bench/tui.py --files [--saves 20]
 """
 
@@ -348,6 +352,8 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=4000)
     parser.add_argument("--paced-tokens", type=int, default=600, help="tokens streamed at the model's own pace")
     parser.add_argument("--e2e", action="store_true", help="the whole app on the demo model vs the engine alone")
+    parser.add_argument("--tmux", action="store_true", help="the real app in tmux, timed from Enter, vs a bare stream "
+                                                             "(bench/tui_tmux.py)")
     parser.add_argument("--answer-tokens", type=int, default=400, help="--e2e: length of the answer")
     parser.add_argument("--repeats", type=int, default=2, help="--e2e: runs per thread count (median)")
     parser.add_argument("--files", action="store_true", help="file saves to chips, and 200 files changing at once")
@@ -360,6 +366,11 @@ def main() -> int:
     os.environ["OPENCODER_HOME"] = tempfile.mkdtemp(prefix="opencoder-bench-")
     if args.e2e:
         return end_to_end(args.answer_tokens, args.repeats)
+    if args.tmux:
+        from opencoder_local.engine.threads import default_threads
+        from tui_tmux import terminal_figures
+
+        return terminal_figures(E2E_QUESTION, default_threads(), args.answer_tokens, max(args.repeats, 3))
     if args.files:
         return files_figures(args.saves)
     pieces = synthetic_answer(args.tokens)

@@ -83,8 +83,12 @@ class AssistantMessage(MessageView):
 
     def on_assistant_message_text_waiting(self) -> None:
         # Text is written once a frame, at the rate the pacer allows (tui/pacer.py): re-laying out a
-        # growing answer per token would take the CPU the model needs.
-        self.set_timer(self._pacer.interval, self._flush)
+        # growing answer per token would take the CPU the model needs. The answer's first text is
+        # written at once: a frame's wait there is latency the user sees, not CPU saved.
+        if self.content:
+            self.set_timer(self._pacer.interval, self._flush)
+        else:
+            self.call_later(self._flush)
 
     async def _flush(self) -> None:
         text = self._incoming.take()
