@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Sequence
 
 from opencoder_local import __version__
 from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
-from opencoder_local.terminal_text import printable, printable_lines
+from opencoder_local.terminal_text import printable
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 _SWITCH = {"on": True, "off": False}
@@ -126,7 +125,11 @@ def _one_shot(settings, question: str, files: list[str], show_prompt: bool, appl
     finally:
         if remote is not None:
             remote.close()
-    return _apply_answer(answer, project_folder(settings), paths, yes) if apply else 0
+    if not apply:
+        return 0
+    from opencoder_local.context.one_shot import apply_answer
+
+    return apply_answer(answer, project_folder(settings), paths, yes).exit_code
 
 
 def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool):
@@ -181,43 +184,6 @@ def _answer(engine, settings, messages, out) -> str:
     out.flush()
     interruption.raise_if_requested()
     return "".join(answer)
-
-
-def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
-    """Print the diff of each file the answer changes; write them with --yes, or when a terminal says y."""
-    from opencoder_local.context.apply import write
-    from opencoder_local.context.one_shot import proposed_changes
-
-    changes, refused = proposed_changes(answer, project, files)
-    for reason in refused:
-        print(printable(f"opencoder-chat: not applied: {reason}"), file=sys.stderr)
-    changes = [change for change in changes if change.diff.hunks]
-    if not changes:
-        if not refused:
-            print("opencoder-chat: the answer changes no file (no code block after a file's path)", file=sys.stderr)
-        return 1
-    for change in changes:
-        sys.stdout.write(printable_lines(change.diff.unified(change.path, change.is_new)))
-    sys.stdout.flush()
-    if not yes:
-        if not sys.stdin.isatty():
-            print("opencoder-chat: not written (no terminal to ask): add --yes to write", file=sys.stderr)
-            return 1 if refused else 0
-        new = [change.path for change in changes if change.is_new]
-        creating = f", creating {', '.join(new)}" if new else ""
-        sys.stderr.write(printable(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] "))
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            print("opencoder-chat: not written", file=sys.stderr)
-            return 1 if refused else 0
-    result = write([(change, change.new) for change in changes])
-    for change in result.stale:
-        print(printable(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again"), file=sys.stderr)
-    for path, reason in result.failed:
-        print(printable(f"opencoder-chat: not written: {path}: {reason}"), file=sys.stderr)
-    for written in result.written:
-        print(printable(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}"), file=sys.stderr)
-    return 1 if refused or result.stale or result.failed else 0
 
 
 def _read_stdin() -> str:
