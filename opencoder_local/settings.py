@@ -175,6 +175,11 @@ def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFil
                       isolated=isolated, tokenizer=settings.tokenizer, stop_loading=stop_loading)
 
 
+def api_key_names(settings: ChatSettings) -> tuple[str, ...]:
+    """The environment variables that hold the configured endpoints' API keys: a command the app runs never sees them."""
+    return tuple(sorted({endpoint.api_key_env for endpoint in settings.endpoints if endpoint.api_key_env}))
+
+
 def gen_params(settings: ChatSettings) -> GenParams:
     return GenParams(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
 

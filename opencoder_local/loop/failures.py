@@ -63,16 +63,19 @@ def _project_file(mentioned: str, root: Path) -> str | None:
     return relative.as_posix()
 
 
-def fix_question(result: CommandResult, output_for_model: str, asked: str = "") -> str:
-    """The question that asks the model to make the command pass: what failed, its (capped) output,
-    and the edit format `context/edits.py` reads. `asked`: the user's own words, kept in front."""
+def fix_question(result: CommandResult, output_for_model: str, asked: str = "", edit_format: bool = True) -> str:
+    """The question that asks the model to make the command pass: what failed and its (capped) output.
+    `asked`: the user's own words, kept in front. `edit_format`: spell out the edit format that
+    `context/edits.py` reads (the working set's message already does when it holds files)."""
     fence = _fence_for(output_for_model)
     parts = [asked.strip()] if asked.strip() else []
+    ending = ("Fix the code so that the command passes. Change the code under test, not the tests, unless "
+              "the tests themselves are wrong.")
+    ending += " " + EDIT_INSTRUCTIONS if edit_format else " Answer with the edits, in the form given above."
     parts += [
         f"The command `{result.command}` {_what_happened(result)}. Its output:",
         f"{fence}\n{output_for_model.rstrip()}\n{fence}",
-        "Fix the code so that the command passes. Change the code under test, not the tests, unless "
-        "the tests themselves are wrong. " + EDIT_INSTRUCTIONS,
+        ending,
     ]
     return "\n\n".join(parts)
 
