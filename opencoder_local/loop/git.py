@@ -66,13 +66,13 @@ class GitRepo:
                         *specs, env=env).stdout
 
     def changed(self, paths: Sequence[str]) -> list[str]:
-        """Those of the paths whose working-tree content differs from HEAD (project-relative)."""
+        """Those of the paths whose working-tree content differs from HEAD, in the order given."""
         with self._index_of(paths) as (env, specs):
             if not specs:
                 return []
-            names = _git(self.top, "diff", "--cached", "--name-only", "--no-renames", *self._base(), "--",
-                         *specs, env=env).stdout.splitlines()
-        return [self._from_top(name) for name in names if name]
+            names = set(_git(self.top, "diff", "--cached", "--name-only", "--no-renames", *self._base(), "--",
+                             *specs, env=env).stdout.splitlines())
+        return [self._from_top(spec) for spec in specs if spec in names]
 
     def commit(self, paths: Sequence[str], message: str) -> str:
         """Commit exactly these paths' working-tree content; "abc1234 subject" of the new commit."""
