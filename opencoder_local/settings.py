@@ -35,6 +35,8 @@ class ChatSettings:
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
     map_tokens: int | None = None  # the project map's budget: None an eighth of the window (256-1,024), 0 off
+    test_command: str | None = None  # /test and the loop: None is .opencoder.toml's, else detected (loop/test_command.py)
+    command_timeout: float = 600.0  # seconds a /run or /test command may run before its group is stopped
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
 
     def with_overrides(self, **values) -> "ChatSettings":
@@ -79,6 +81,8 @@ _RULES: dict[str, _Rule] = {
     "lookup": _Rule((bool,), "true or false"),
     "tokenizer": _TEXT,
     "map_tokens": _Rule((int,), "a whole number of tokens, 0 (no map) or more", lambda v: v >= 0),
+    "test_command": _Rule((str,), "the command as text", lambda v: _is_text(v) and bool(v.strip())),
+    "command_timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
 
@@ -123,8 +127,9 @@ def load_config(path: Path | None = None) -> ChatSettings:
         known = ", ".join([*_RULES, "endpoints"])
         raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
     check_values(data, lambda key: f"{path}: {key}")
-    if "temperature" in data:
-        data["temperature"] = float(data["temperature"])
+    for key in ("temperature", "command_timeout"):
+        if key in data:
+            data[key] = float(data[key])
     return ChatSettings(endpoints=endpoints).with_overrides(**data)
 
 
@@ -168,6 +173,11 @@ def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFil
 
     return open_model(endpoint_for(settings) or checked or settings.model, engine_options(settings),
                       isolated=isolated, tokenizer=settings.tokenizer, stop_loading=stop_loading)
+
+
+def api_key_names(settings: ChatSettings) -> tuple[str, ...]:
+    """The environment variables that hold the configured endpoints' API keys: a command the app runs never sees them."""
+    return tuple(sorted({endpoint.api_key_env for endpoint in settings.endpoints if endpoint.api_key_env}))
 
 
 def gen_params(settings: ChatSettings) -> GenParams:

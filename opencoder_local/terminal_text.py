@@ -15,6 +15,8 @@ Only what is shown goes through here: what is stored or sent to the model is nev
 
 from __future__ import annotations
 
+import re
+
 _KEPT = {"\n", "\t"}
 _REMOVED = {"\r"}
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
@@ -34,3 +36,14 @@ def printable_lines(text: str) -> str:
     """As `printable`, but a line that ends in CRLF keeps it (a diff of a file with Windows line ends)."""
     return "".join(printable(line[:-2]) + "\r\n" if line.endswith("\r\n") else printable(line)
                    for line in text.splitlines(keepends=True))
+
+
+# Colour and cursor codes a program writes (CSI, OSC, the 8-bit CSI, two-character escapes).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
+_OVERWRITTEN = re.compile(r"[^\n]*\r(?=[^\r\n])")  # text a lone carriage return goes back over
+
+
+def program_output(text: str) -> str:
+    """A program's output as its terminal would leave it to read: colour and cursor codes removed, a
+    line a carriage return went back over (a progress bar) kept as last written, the rest `printable`."""
+    return printable(_OVERWRITTEN.sub("", _ANSI.sub("", text)))

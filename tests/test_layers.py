@@ -15,7 +15,7 @@ LAYERS = {
     "children": 0, "peer_data": 0, "terminal_text": 0, "opencoder_local": 0,
     "engine": 1,
     "models": 2, "opencoder_convert": 2,
-    "context": 3, "store": 3, "settings": 3, "evaluation": 3,
+    "context": 3, "store": 3, "settings": 3, "evaluation": 3, "loop": 3,
     "tui": 4, "cli": 4, "__main__": 5,
 }
 
