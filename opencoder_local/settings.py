@@ -36,6 +36,10 @@ class ChatSettings:
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
     map_tokens: int | None = None  # the project map's budget: None an eighth of the window (256-1,024), 0 off
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
+    test_command: str | None = None  # /test's command when the project names none (.opencoder.toml)
+    command_timeout: float = 600.0  # seconds a /run, /test or proposed command may run before it is stopped
+    rounds: int = 3  # how many times /test's fix asks the model before it gives up
+    trust_typed_commands: bool = False  # /run and !COMMAND run without asking (never the model's commands)
 
     def with_overrides(self, **values) -> "ChatSettings":
         """Apply flags that were given (None means: not given on the command line)."""
@@ -79,6 +83,10 @@ _RULES: dict[str, _Rule] = {
     "lookup": _Rule((bool,), "true or false"),
     "tokenizer": _TEXT,
     "map_tokens": _Rule((int,), "a whole number of tokens, 0 (no map) or more", lambda v: v >= 0),
+    "test_command": _Rule((str,), "a command line", lambda v: _is_text(v) and bool(v.strip())),
+    "command_timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
+    "rounds": _Rule((int,), "a whole number from 1 to 20", lambda v: 1 <= v <= 20),
+    "trust_typed_commands": _Rule((bool,), "true or false"),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
 
@@ -123,8 +131,9 @@ def load_config(path: Path | None = None) -> ChatSettings:
         known = ", ".join([*_RULES, "endpoints"])
         raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
     check_values(data, lambda key: f"{path}: {key}")
-    if "temperature" in data:
-        data["temperature"] = float(data["temperature"])
+    for key in ("temperature", "command_timeout"):
+        if key in data:
+            data[key] = float(data[key])
     return ChatSettings(endpoints=endpoints).with_overrides(**data)
 
 
@@ -157,6 +166,12 @@ def _endpoints(path: Path, tables: Any) -> tuple[Endpoint, ...]:
 def endpoint_for(settings: ChatSettings) -> Endpoint | None:
     """The server the settings' model names (a URL or a configured endpoint), or None: a local model."""
     return find_endpoint(settings.model, settings.endpoints)
+
+
+def key_variables(settings: ChatSettings) -> tuple[str, ...]:
+    """The environment variables holding the app's own API keys: a command the app runs never gets them."""
+    endpoints = (*settings.endpoints, endpoint_for(settings))
+    return tuple(sorted({e.api_key_env for e in endpoints if e is not None and e.api_key_env}))
 
 
 def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFile | None = None,
