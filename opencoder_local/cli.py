@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Sequence
 
 from opencoder_local import __version__
 from opencoder_local.errors import UserError, interruptible, refuse_undecodable, run_guarded
-from opencoder_local.terminal_text import printable, printable_lines
+from opencoder_local.terminal_text import printable
 
 _TOKENIZER_MODES = {"auto": None, "on": True, "off": False}
 _SWITCH = {"on": True, "off": False}
@@ -54,6 +53,11 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
                         help="with -p: print the diff of the files the answer changes, then (asking first on a "
                              "terminal) write them")
     parser.add_argument("-y", "--yes", action="store_true", help="with --apply: write without asking")
+    parser.add_argument("--test", metavar="COMMAND", help="with -p and --apply --yes: run COMMAND; while it fails, "
+                        "ask the model with its output, write the edits and run it again (exit 0 once it passes)")
+    parser.add_argument("--rounds", type=int, default=3, metavar="N", help="with --test: answers asked for at most (default 3)")
+    parser.add_argument("--test-timeout", type=float, metavar="SECONDS",
+                        help="with --test: stop a run of COMMAND (and all it started) after this long (default 600)")
     parser.add_argument("--map-tokens", type=int, metavar="N",
                         help="tokens for the map of the project's other files and their definitions "
                              "(default: an eighth of the window, 256 to 1,024; 0: no map)")
@@ -126,7 +130,11 @@ def _one_shot(settings, question: str, files: list[str], show_prompt: bool, appl
     finally:
         if remote is not None:
             remote.close()
-    return _apply_answer(answer, project_folder(settings), paths, yes) if apply else 0
+    if not apply:
+        return 0
+    from opencoder_local.context.one_shot import apply_answer
+
+    return apply_answer(answer, project_folder(settings), paths, yes).exit_code
 
 
 def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool):
@@ -135,7 +143,6 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
     weights load."""
     from opencoder_local.engine.prompt_format import PromptFormat
     from opencoder_local.models.registry import model_file
-    from opencoder_local.settings import open_chat_engine
 
     info = model_file(settings.model)  # checked once: the vocabulary and the weights both load from it
     found = None
@@ -147,15 +154,42 @@ def _one_shot_local(settings, question: str, files: list[str], show_prompt: bool
             prompt_format.close()
         if found is None:
             return None, None
+    engine = _open_engine(settings, info)
+    return found or _one_shot_messages(engine, settings, question, [], False), engine
+
+
+def _open_engine(settings, checked=None):
+    """The settings' engine, loaded here; Ctrl+C stops a load (and exits 130)."""
+    from opencoder_local.settings import open_chat_engine
+
+    if settings.model is None:
+        raise UserError(_NO_MODEL)
     with interruptible() as interruption:
         try:
-            engine = open_chat_engine(settings, isolated=False, checked=info,
+            engine = open_chat_engine(settings, isolated=False, checked=checked,
                                       stop_loading=lambda: interruption.requested)
         except UserError:
             interruption.raise_if_requested()  # the load failed because it was told to stop
             raise
         interruption.raise_if_requested()
-    return found or _one_shot_messages(engine, settings, question, [], False), engine
+    return engine
+
+
+def _test_loop(settings, args: argparse.Namespace, question: str) -> int:
+    """--test: run the command, and while it fails let the model fix it (loop/fix.py)."""
+    from opencoder_local.loop.fix import FixPlan, fix_until_passing
+    from opencoder_local.settings import api_key_names, project_folder
+
+    if not (args.apply and args.yes):
+        raise UserError("--test goes with --apply --yes: -p QUESTION -f PATH --test COMMAND --apply --yes")
+    timeout = settings.command_timeout if args.test_timeout is None else args.test_timeout
+    if args.rounds < 0 or not 0 < timeout < float("inf"):
+        raise UserError("--rounds must be 0 or more and --test-timeout a number of seconds above 0")
+    plan = FixPlan(args.test, project_folder(settings), question, tuple(args.files or ()), args.rounds, timeout,
+                   settings.system, settings.max_tokens, settings.map_tokens, api_key_names(settings))
+    return fix_until_passing(plan, lambda: _open_engine(settings),
+                             lambda engine, messages: _answer(engine, settings, messages, sys.stderr),
+                             lambda line: print(printable(f"opencoder-chat: {line}"), file=sys.stderr, flush=True))
 
 
 def _answer(engine, settings, messages, out) -> str:
@@ -183,43 +217,6 @@ def _answer(engine, settings, messages, out) -> str:
     return "".join(answer)
 
 
-def _apply_answer(answer: str, project, files: list[str], yes: bool) -> int:
-    """Print the diff of each file the answer changes; write them with --yes, or when a terminal says y."""
-    from opencoder_local.context.apply import write
-    from opencoder_local.context.one_shot import proposed_changes
-
-    changes, refused = proposed_changes(answer, project, files)
-    for reason in refused:
-        print(printable(f"opencoder-chat: not applied: {reason}"), file=sys.stderr)
-    changes = [change for change in changes if change.diff.hunks]
-    if not changes:
-        if not refused:
-            print("opencoder-chat: the answer changes no file (no code block after a file's path)", file=sys.stderr)
-        return 1
-    for change in changes:
-        sys.stdout.write(printable_lines(change.diff.unified(change.path, change.is_new)))
-    sys.stdout.flush()
-    if not yes:
-        if not sys.stdin.isatty():
-            print("opencoder-chat: not written (no terminal to ask): add --yes to write", file=sys.stderr)
-            return 1 if refused else 0
-        new = [change.path for change in changes if change.is_new]
-        creating = f", creating {', '.join(new)}" if new else ""
-        sys.stderr.write(printable(f"Write {', '.join(change.path for change in changes)}{creating}? [y/N] "))
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            print("opencoder-chat: not written", file=sys.stderr)
-            return 1 if refused else 0
-    result = write([(change, change.new) for change in changes])
-    for change in result.stale:
-        print(printable(f"opencoder-chat: not written: {change.path} changed on disk meanwhile; run again"), file=sys.stderr)
-    for path, reason in result.failed:
-        print(printable(f"opencoder-chat: not written: {path}: {reason}"), file=sys.stderr)
-    for written in result.written:
-        print(printable(f"opencoder-chat: wrote {os.path.relpath(written.path, project)}"), file=sys.stderr)
-    return 1 if refused or result.stale or result.failed else 0
-
-
 def _read_stdin() -> str:
     """Standard input as text: any valid UTF-8 (a NUL is a character like any other); other bytes are
     refused in one line."""
@@ -243,13 +240,15 @@ def _run_chat(args: argparse.Namespace) -> int:
     if question is not None:
         if not question.strip():
             raise UserError("the prompt is empty")
+        if args.test is not None:
+            return _test_loop(settings, args, question)
         if settings.model is None:
             raise UserError(_NO_MODEL)
         if args.yes and not args.apply:
             raise UserError("--yes goes with --apply: -p QUESTION -f PATH --apply --yes")
         return _one_shot(settings, question, args.files or [], args.show_prompt, args.apply, args.yes)
-    if args.files or args.show_prompt or args.apply or args.yes:
-        raise UserError("-f, --show-prompt and --apply go with a question: -p QUESTION (or the question on stdin)")
+    if args.files or args.show_prompt or args.apply or args.yes or args.test is not None:
+        raise UserError("-f, --show-prompt, --apply and --test go with a question: -p QUESTION (or the question on stdin)")
     from opencoder_local.tui import run_tui
 
     return run_tui(settings)

@@ -35,9 +35,9 @@ class ChatSettings:
     project: str | None = None  # --project DIR: the folder the working set's paths are relative to
     tokenizer: str | None = None  # for a model on a server: the local GGUF whose vocabulary it uses
     map_tokens: int | None = None  # the project map's budget: None an eighth of the window (256-1,024), 0 off
+    test_command: str | None = None  # /test and the loop: None is .opencoder.toml's, else detected (loop/test_command.py)
+    command_timeout: float = 600.0  # seconds a /run or /test command may run before its group is stopped
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
-    test_command: str | None = None  # /test's command when the project names none (.opencoder.toml)
-    command_timeout: float = 600.0  # seconds a /run, /test or proposed command may run before it is stopped
     rounds: int = 3  # how many times /test's fix asks the model before it gives up
     trust_typed_commands: bool = False  # /run and !COMMAND run without asking (never the model's commands)
 
@@ -83,7 +83,7 @@ _RULES: dict[str, _Rule] = {
     "lookup": _Rule((bool,), "true or false"),
     "tokenizer": _TEXT,
     "map_tokens": _Rule((int,), "a whole number of tokens, 0 (no map) or more", lambda v: v >= 0),
-    "test_command": _Rule((str,), "a command line", lambda v: _is_text(v) and bool(v.strip())),
+    "test_command": _Rule((str,), "the command as text", lambda v: _is_text(v) and bool(v.strip())),
     "command_timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
     "rounds": _Rule((int,), "a whole number from 1 to 20", lambda v: 1 <= v <= 20),
     "trust_typed_commands": _Rule((bool,), "true or false"),
@@ -168,12 +168,6 @@ def endpoint_for(settings: ChatSettings) -> Endpoint | None:
     return find_endpoint(settings.model, settings.endpoints)
 
 
-def key_variables(settings: ChatSettings) -> tuple[str, ...]:
-    """The environment variables holding the app's own API keys: a command the app runs never gets them."""
-    endpoints = (*settings.endpoints, endpoint_for(settings))
-    return tuple(sorted({e.api_key_env for e in endpoints if e is not None and e.api_key_env}))
-
-
 def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFile | None = None,
                      stop_loading: Callable[[], bool] | None = None) -> Engine:
     """The engine these settings ask for: the one place the CLI and the app get one. A server the
@@ -183,6 +177,11 @@ def open_chat_engine(settings: ChatSettings, *, isolated: bool, checked: GGUFFil
 
     return open_model(endpoint_for(settings) or checked or settings.model, engine_options(settings),
                       isolated=isolated, tokenizer=settings.tokenizer, stop_loading=stop_loading)
+
+
+def api_key_names(settings: ChatSettings) -> tuple[str, ...]:
+    """The environment variables that hold the configured endpoints' API keys: a command the app runs never sees them."""
+    return tuple(sorted({endpoint.api_key_env for endpoint in settings.endpoints if endpoint.api_key_env}))
 
 
 def gen_params(settings: ChatSettings) -> GenParams:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from opencoder_local import cli
+from opencoder_local.context.one_shot import apply_answer
 from opencoder_local.context.code_blocks import code_blocks
 
 HELLO = 'def greet(name):\n    return "Hello " + name\n'
@@ -70,7 +70,7 @@ ANSWER = f"`hello.py`\n```python\n{HELLO.replace('Hello', 'Goodbye')}```\n\n`../
 @pytest.mark.parametrize("typed, written", [("y\n", True), ("\n", False), ("no\n", False)])
 def test_on_a_terminal_it_asks_first(project, monkeypatch, capsys, typed, written):
     monkeypatch.setattr(sys, "stdin", Terminal(typed))
-    code = cli._apply_answer(ANSWER, project, ["hello.py"], yes=False)
+    code = apply_answer(ANSWER, project, ["hello.py"], yes=False).exit_code
     out, err = capsys.readouterr()
     assert out.startswith("--- a/hello.py\n+++ b/hello.py\n") and "+    return \"Goodbye \" + name" in out
     assert "Write hello.py? [y/N]" in err
@@ -82,12 +82,12 @@ def test_on_a_terminal_it_asks_first(project, monkeypatch, capsys, typed, writte
 
 def test_a_new_file_is_named_in_the_question(project, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
-    assert cli._apply_answer("`src/new.py`\n```python\nA = 1\n```\n", project, ["hello.py"], yes=False) == 0
+    assert apply_answer("`src/new.py`\n```python\nA = 1\n```\n", project, ["hello.py"], yes=False).exit_code == 0
     out, err = capsys.readouterr()
     assert out.startswith("--- /dev/null\n+++ b/src/new.py\n") and "creating src/new.py" in err
     assert (project / "src" / "new.py").read_text() == "A = 1\n"
 
 
 def test_an_answer_without_an_edit_is_one_line_and_exit_1(project, capsys):
-    assert cli._apply_answer("Use a docstring.\n\n```python\nx = 1\n```\n", project, [], yes=True) == 1
+    assert apply_answer("Use a docstring.\n\n```python\nx = 1\n```\n", project, [], yes=True).exit_code == 1
     assert "the answer changes no file" in capsys.readouterr().err

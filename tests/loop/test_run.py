@@ -121,6 +121,12 @@ def test_on_output_gets_printable_coalesced_text(tmp_path):
     assert len(calls) < 2001  # coalesced, not a call per line
 
 
+def test_a_colour_code_cut_between_two_chunks_is_still_removed(tmp_path):
+    calls: list[str] = []
+    result = run_command(r"printf 'a\033[3'; sleep 0.3; printf '1mred\033[0m\n'", tmp_path, on_output=calls.append)
+    assert result.passed and "".join(calls) == "ared\n" and calls[0] == "a"
+
+
 def test_a_100_mb_flood_keeps_head_tail_and_totals_in_bounded_memory(tmp_path):
     shown = [0]
     result = run_command("seq 1 14000000", tmp_path, on_output=lambda text: shown.__setitem__(0, shown[0] + len(text)))

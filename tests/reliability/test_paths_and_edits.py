@@ -20,7 +20,7 @@ from typing import Callable
 
 import pytest
 
-from opencoder_local import cli
+from opencoder_local.context.one_shot import apply_answer
 from opencoder_local.context.working_set import WorkingSet
 from opencoder_local.tui.commands import file_mentions
 from opencoder_local.tui.widgets.file_chips import chip
@@ -209,7 +209,7 @@ def test_a_scripted_answer_is_applied_only_where_it_may_be(build, tmp_path, monk
     outside_before = {path.name: path.read_bytes() for path in project.outside.iterdir()}
     if case.terminal is not None:
         monkeypatch.setattr(sys, "stdin", case.terminal)
-    code = cli._apply_answer(case.answer, project.root, case.files, yes=case.terminal is None)
+    code = apply_answer(case.answer, project.root, case.files, yes=case.terminal is None).exit_code
     err = capsys.readouterr().err
     assert code == case.code, err
     for words in case.stderr:

@@ -13,8 +13,10 @@ from functools import partial
 from opencoder_local.context.code_blocks import fence_for, shell_commands
 from opencoder_local.context.window import text_counter
 from opencoder_local.errors import UserError
+from opencoder_local.loop.failures import files_in_failure, fix_question
 from opencoder_local.loop.run import CommandResult, RunningCommand, stop_all_running
-from opencoder_local.settings import ChatSettings, key_variables
+from opencoder_local.loop.test_command import find_test_command
+from opencoder_local.settings import ChatSettings, api_key_names
 from opencoder_local.store import DONE
 from opencoder_local.tui.clipboard import copy_text
 from opencoder_local.tui.flows.edits import EditFlow
@@ -91,8 +93,6 @@ class CommandFlow:
 
     def test(self) -> None:
         """/test: the project's test command, shown and confirmed the first time in this session."""
-        from opencoder_local.loop.test_command import find_test_command
-
         try:
             command = find_test_command(self.root, self.settings.test_command)
         except UserError as exc:
@@ -136,7 +136,7 @@ class CommandFlow:
         await host.log_view.mount(block)
         host.log_view.follow()
         running = RunningCommand(command, self.root, timeout_s=self.settings.command_timeout,
-                                 drop_env=key_variables(self.settings), on_output=block.tail.add)
+                                 drop_env=api_key_names(self.settings), on_output=block.tail.add)
         self._running = running
         host.phase = Phase.RUNNING
         try:
@@ -307,20 +307,20 @@ class CommandFlow:
     async def _ask_fix(self, ran: Ran) -> str | None:
         """Send the fix question with the files the failure names; None once its edits are applied,
         else why the loop ends."""
-        from opencoder_local.loop.failures import files_in_failure, fix_question
-
         host, fix = self.host, self._fix
         if fix is None:
             return "stopped"
         output = await in_thread(host, partial(self._for_model, ran.result), group="read")
-        question = fix_question(ran.result, output)
         held = {entry.path for entry in host.files}
         named = [path for path in files_in_failure(ran.result.output.display_text(), self.root) if path not in held]
-        if named:
-            added = await in_thread(host, partial(host.session.add_files, named, question), group="read")
+        if named:  # within the budget, as /add: a file that does not fit is named, not added
+            draft = fix_question(ran.result, output)
+            added = await in_thread(host, partial(host.session.add_files, named, draft), group="read")
             for spec, reason in added.refused:
                 host.notify(f"{spec}: {reason}", title="Not added", severity="warning", timeout=15, markup=False)
             host.sync_files()
+        # The working set's message spells out the edit format once it holds a file.
+        question = fix_question(ran.result, output, edit_format=not host.session.working_set.entries())
         if fix.stopped:
             return "stopped with Esc"
         fix.waiting = asyncio.get_running_loop().create_future()

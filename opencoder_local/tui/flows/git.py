@@ -6,18 +6,14 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from opencoder_local.errors import UserError
+from opencoder_local.loop.git import GitRepo, draft_commit_message
 from opencoder_local.tui.flows.host import ChatHost, in_thread
 from opencoder_local.tui.phase import Phase
 from opencoder_local.tui.screens.commit_message import CommitMessageScreen
 from opencoder_local.tui.screens.diff import DiffScreen
 
-if TYPE_CHECKING:
-    from opencoder_local.loop.git import GitRepo
-
-DRAFT_TOKENS = 120  # a subject line and a short body
+DRAFT_TOKENS = 60  # a subject line
 
 
 class GitFlow:
@@ -28,23 +24,21 @@ class GitFlow:
     def root(self) -> Path:
         return self.host.session.working_set.root
 
-    def edited(self) -> list[Path]:
-        """The files the conversation's applied (not undone) edits wrote, oldest first."""
-        paths = [Path(applied.path) for edit in self.host.session.applied_edits() if edit.undone is None
-                 for applied in edit.files]
+    def edited(self) -> list[str]:
+        """The files the conversation's applied (not undone) edits wrote, project-relative, oldest first."""
+        paths = [Path(os.path.relpath(applied.path, self.root)).as_posix()
+                 for edit in self.host.session.applied_edits() if edit.undone is None for applied in edit.files]
         return list(dict.fromkeys(paths))
 
-    def _shown(self, paths: list[Path]) -> str:
-        names = [os.path.relpath(path, self.root) for path in paths]
+    @staticmethod
+    def _shown(names: list[str]) -> str:
         return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
     def _refused(self, exc: UserError, title: str) -> None:
         self.host.notify(str(exc), title=title, severity="warning", timeout=15, markup=False)
 
-    async def _repo_and_changes(self, title: str, nothing: str) -> tuple[GitRepo, list[Path]] | None:
+    async def _repo_and_changes(self, title: str, nothing: str) -> tuple[GitRepo, list[str]] | None:
         """The repository and the edited files that differ from the last commit; None (one notice) if none."""
-        from opencoder_local.loop.git import GitRepo  # git's module loads with the first /diff or /commit
-
         host = self.host
         edited = self.edited()
         if not edited:
@@ -100,13 +94,11 @@ class GitFlow:
             else:
                 host.notify("Not committed.")
 
-        host.app.push_screen(CommitMessageScreen([os.path.relpath(p, self.root) for p in changed], draft),
+        host.app.push_screen(CommitMessageScreen(changed, draft),
                              lambda text: host.run_worker(edited(text), group="git-flow"))
 
-    async def _draft(self, repo: GitRepo, changed: list[Path]) -> str:
+    async def _draft(self, repo: GitRepo, changed: list[str]) -> str:
         """The model's draft of the message from the diff ("" without a model; Esc stops it)."""
-        from opencoder_local.loop.git import draft_commit_message
-
         host = self.host
         engine = host.session.engine
         if engine is None or not host.idle("drafting a commit message"):
@@ -122,12 +114,10 @@ class GitFlow:
         finally:
             host.phase = Phase.IDLE
 
-    async def _write(self, repo: GitRepo, changed: list[Path], message: str) -> None:
+    async def _write(self, repo: GitRepo, changed: list[str], message: str) -> None:
         try:
             commit = await in_thread(self.host, partial(repo.commit, changed, message), group="git")
         except UserError as exc:
             self._refused(exc, "Not committed")
             return
-        subject = message.splitlines()[0]
-        self.host.notify(f"Committed {commit[:10]}: {subject} ({self._shown(changed)}).", title="Committed",
-                         markup=False)
+        self.host.notify(f"Committed {commit} ({self._shown(changed)}).", title="Committed", markup=False)
