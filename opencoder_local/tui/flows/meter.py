@@ -41,7 +41,7 @@ class ContextMeter:
         if host.session.engine is None:
             return
         self._seq += 1
-        host.run_worker(self._count(draft, self._seq), group="count", exclusive=True)
+        host.run_worker(partial(self._count, draft, self._seq), group="count", exclusive=True)  # made when it starts
         self._suggest(draft)
 
     async def _count(self, draft: str, seq: int) -> None:
