@@ -9,6 +9,7 @@ cannot be written counts as a round, and the next question says why they were no
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -46,7 +47,7 @@ def fix_until_passing(plan: FixPlan, open_engine: Callable[[], Engine], ask: Ask
     engine: Engine | None = None
     not_written: list[str] = []
     try:
-        for number in range(1, plan.rounds + 2):
+        for number in itertools.count(1):  # the run after the last answer returns
             result = run_command(plan.command, plan.project, timeout_s=plan.timeout_s, drop_env=plan.drop_env)
             if result.passed:
                 say(f"round {number}: {result.summary()}")
@@ -64,7 +65,6 @@ def fix_until_passing(plan: FixPlan, open_engine: Callable[[], Engine], ask: Ask
             messages, paths = _question(engine, plan, result, not_written, say)
             answer = ask(engine, messages)
             not_written = apply_answer(answer, plan.project, paths, yes=True).not_applied
-        raise AssertionError("unreachable: the last round returns")
     finally:
         if engine is not None:
             engine.close()
