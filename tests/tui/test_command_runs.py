@@ -15,7 +15,7 @@ from opencoder_local.tui.app import make_app
 from opencoder_local.tui.phase import Phase
 from opencoder_local.tui.screens.chat import ChatScreen
 from opencoder_local.tui.screens.run_confirm import RunConfirmScreen
-from opencoder_local.tui.widgets.command_block import SHOWN_LINES, CommandBlock, CommandCard
+from opencoder_local.tui.widgets.command_block import SHOWN_LINES, CommandBlock, CommandCard, OutputTail
 
 from tui.helpers import ask, notices, ready, wait_for
 from tui.scripted import ScriptedEngine, pieces
@@ -223,3 +223,16 @@ async def test_quitting_stops_a_running_command(project):
         await command(pilot, "!sleep 733")
         await wait_for(pilot, lambda: processes("sleep 733"), timeout=30)
     assert not processes("sleep 733")
+
+
+def test_the_tail_keeps_the_last_lines_and_cuts_a_line_with_no_end():
+    woken = []
+    tail = OutputTail(lambda: woken.append(1), max_lines=3, max_chars=5)
+    tail.add("one\ntwo\n")
+    tail.add("three\nfour\nfive\n")
+    assert tail.take() == "three\nfour\nfive\n" and tail.dropped and len(woken) == 1
+    tail.add("x" * 4)
+    tail.add("x" * 4)  # the same line goes on: cut once at 5 characters
+    tail.add("y" * 100 + "\nok")
+    assert tail.take() == "xxxx" + "x…" + "" + "\nok"
+    assert tail.take() == "" and len(woken) == 2

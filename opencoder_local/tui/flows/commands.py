@@ -14,6 +14,7 @@ from opencoder_local.context.code_blocks import fence_for, shell_commands
 from opencoder_local.context.window import text_counter
 from opencoder_local.errors import UserError
 from opencoder_local.loop.failures import files_in_failure, fix_question
+from opencoder_local.loop.fix import MIN_OUTPUT_TOKENS, OUTPUT_SHARE
 from opencoder_local.loop.run import CommandResult, RunningCommand, stop_all_running
 from opencoder_local.loop.test_command import find_test_command
 from opencoder_local.settings import ChatSettings, api_key_names
@@ -27,7 +28,7 @@ from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.command_block import CommandBlock, CommandCard, LoopNote
 from opencoder_local.tui.widgets.edit_card import APPLIED, PENDING
 
-OUTPUT_TOKENS = 2_000  # at most this much of a command's output goes with a question (less in a small window)
+UNLOADED_OUTPUT_TOKENS = 1_024  # the output's cap before a model has loaded (then: as the one-shot --test's)
 QUIT_WAIT_S = 3.0  # quitting waits this long for running commands to end
 
 
@@ -236,11 +237,12 @@ class CommandFlow:
                 f"{fence}text\n{output.rstrip()}\n{fence}")
 
     def _for_model(self, result: CommandResult) -> str:
-        """The output capped for the model's window, head and tail (in a thread: counting asks the engine)."""
+        """The output capped for the model's window, head and tail, as the one-shot `--test` caps it (in a
+        thread: counting asks the engine)."""
         engine = self.host.session.engine
         if engine is None:
-            return result.output.for_model(lambda text: len(text) // 3 + 1, OUTPUT_TOKENS)
-        return result.output.for_model(text_counter(engine), min(OUTPUT_TOKENS, engine.n_ctx // 4))
+            return result.output.for_model(lambda text: len(text) // 3 + 1, UNLOADED_OUTPUT_TOKENS)
+        return result.output.for_model(text_counter(engine), max(MIN_OUTPUT_TOKENS, engine.n_ctx // OUTPUT_SHARE))
 
     # commands answers propose
 
