@@ -38,6 +38,8 @@ class ChatSettings:
     test_command: str | None = None  # /test and the loop: None is .opencoder.toml's, else detected (loop/test_command.py)
     command_timeout: float = 600.0  # seconds a /run or /test command may run before its group is stopped
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
+    rounds: int = 3  # how many times /test's fix asks the model before it gives up
+    trust_typed_commands: bool = False  # /run and !COMMAND run without asking (never the model's commands)
 
     def with_overrides(self, **values) -> "ChatSettings":
         """Apply flags that were given (None means: not given on the command line)."""
@@ -83,6 +85,8 @@ _RULES: dict[str, _Rule] = {
     "map_tokens": _Rule((int,), "a whole number of tokens, 0 (no map) or more", lambda v: v >= 0),
     "test_command": _Rule((str,), "the command as text", lambda v: _is_text(v) and bool(v.strip())),
     "command_timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
+    "rounds": _Rule((int,), "a whole number from 1 to 20", lambda v: 1 <= v <= 20),
+    "trust_typed_commands": _Rule((bool,), "true or false"),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
 

@@ -56,3 +56,31 @@ def language_for(path: str) -> str:
     lexer = find_lexer_class_for_filename(Path(path).name)
     language = lexer.aliases[0] if lexer is not None and lexer.aliases else ""
     return "" if language == "text" else language
+
+
+SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "console", "zsh"})
+
+
+def shell_commands(markdown: str, leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """The commands an answer proposes: each sh/bash/shell/console block as one command. Where a block
+    shows `$ ` prompts (a console session), only the prompted lines are the command, without the prompt,
+    and the output lines between are not; blocks whose text is in `leave_out` (file edits) are not commands."""
+    found = []
+    for block in code_blocks(markdown):
+        if block.language.lower() not in SHELL_LANGUAGES or block.code in leave_out:
+            continue
+        command = _prompted(block.code) or block.code.strip()
+        if command:
+            found.append(command)
+    return list(dict.fromkeys(found))
+
+
+def _prompted(code: str) -> str:
+    """The `$ ` lines of a console block (a line ending in a backslash goes on), prompts removed."""
+    lines: list[str] = []
+    going_on = False
+    for line in code.splitlines():
+        if going_on or line.startswith("$ "):
+            lines.append(line if going_on else line[2:])
+            going_on = line.rstrip().endswith("\\")
+    return "\n".join(lines).strip()

@@ -45,6 +45,10 @@ CHAT_ACTIONS: list[ChatAction] = [
                "review_edits"),
     ChatAction("Undo the last applied edit", "Restore the files of the last edit applied, as they were",
                "undo_edit"),
+    ChatAction("Add command output to the next question", "The last command's output (capped) goes with your "
+               "next question; again: it does not", "add_output"),
+    ChatAction("Ask the model to fix the tests", "Send the failing output and the files it names; apply the "
+               "fix after review; test again, up to `rounds` times", "fix_tests"),
     ChatAction("Add suggested files", "Add the files the project map ranks highest for your draft", "add_suggested"),
     ChatAction("Keys and commands", "Every key and slash command of the chat", "help"),
 ]
@@ -55,6 +59,7 @@ class SlashCommand(NamedTuple):
     args: str  # how its arguments are written ("[...]": optional)
     help: str
     handler: str  # the method of tui.flows.slash.SlashCommands; it gets the words after the name
+    raw: bool = False  # the rest of the line is one word, as typed (a command line, a commit message)
 
     @property
     def usage(self) -> str:
@@ -73,9 +78,16 @@ SLASH_COMMANDS: list[SlashCommand] = [
     SlashCommand("map", "", "Show the map of the project's other files the next question carries", "map"),
     SlashCommand("undo", "", "Restore the files of the last edit applied in this conversation, as they were", "undo"),
     SlashCommand("edits", "", "List the edits applied in this conversation", "edits"),
+    SlashCommand("run", "COMMAND", "Run a command in the project folder (after you confirm); also !COMMAND",
+                 "run_command", raw=True),
+    SlashCommand("test", "", "Run the project's tests (test_command in .opencoder.toml, or found); when they fail, "
+                 "the model can be asked to fix them", "test"),
+    SlashCommand("diff", "", "Show what the applied edits changed since the last commit", "diff"),
+    SlashCommand("commit", "[MESSAGE]", "Commit exactly the files applied edits changed, with MESSAGE or a message "
+                 "the model drafts and you edit", "commit", raw=True),
     SlashCommand("help", "", "Every key and slash command of the chat", "help"),
 ]
-ESCAPES = "Start a message with // or a space to send it as it is (// becomes /)."
+ESCAPES = "Start a message with // or a space to send it as it is (// becomes /); !COMMAND runs a command."
 
 
 class Typed(NamedTuple):
@@ -94,6 +106,8 @@ def typed_command(text: str) -> Typed | None:
     command = next((c for c in SLASH_COMMANDS if c.name == name), None)
     if command is None:
         return Typed(name, None, [])
+    if command.raw:
+        return Typed(name, command, [rest.strip()] if rest.strip() else [])
     try:
         words = shlex.split(rest)
     except ValueError as exc:  # an unclosed quote

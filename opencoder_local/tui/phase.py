@@ -15,6 +15,7 @@ class Phase(Enum):
     STOPPING = "stopping…"  # Esc was pressed: the answer ends and is saved as stopped
     STOPPED = "stopped"  # ready, after an answer that was stopped or cut short
     MODEL_STOPPED = "model stopped"  # the model process died: the next question starts another
+    RUNNING = "running command"  # /run, /test or a proposed command runs; Esc stops it and its processes
 
     @property
     def loading(self) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Callable
+
 from opencoder_local.context.apply import ChangedSinceApplied, EditRefused
 from opencoder_local.context.session import ChatSession
 from opencoder_local.errors import UserError
@@ -25,6 +27,7 @@ class EditFlow:
         self.host = host
         self._files = files  # a failed edit's file is added before asking again
         self.can_undo = False  # an applied edit of this conversation stands (the undo key shows)
+        self.reviewed: list[Callable[[int | None], None]] = []  # told the answer's id after each review
 
     @property
     def session(self) -> ChatSession:
@@ -121,6 +124,9 @@ class EditFlow:
             self._write(cards, accepted)
         self.host.refresh_bindings()
         self.host.prompt_input.focus()  # back to asking, whichever card the review was opened from
+        if cards:
+            for listener in self.reviewed:
+                listener(next(iter(cards.values())).message_id)
 
     def _write(self, cards: dict[Path, EditCard], accepted: list) -> None:
         host = self.host

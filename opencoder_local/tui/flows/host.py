@@ -12,6 +12,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 if TYPE_CHECKING:
     from textual.app import App
     from textual.notifications import SeverityLevel
+    from textual.timer import Timer
     from textual.worker import Worker
 
     from opencoder_local.context.session import ChatSession
@@ -57,6 +58,9 @@ class ChatHost(Protocol):
                    thread: bool = False) -> Worker[Any]: ...
 
     def refresh_bindings(self) -> None: ...
+
+    def set_timer(self, delay: float, callback: Callable[[], Any] | None = None, *, name: str | None = None,
+                  pause: bool = False) -> Timer: ...
 
     def call_later(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """Run `callback` on the screen's own queue, in turn with its keys (a worker sends a question so)."""

@@ -7,9 +7,11 @@ import inspect
 from typing import Callable
 
 from opencoder_local.errors import UserError
-from opencoder_local.tui.commands import SlashCommand, typed_command
+from opencoder_local.tui.commands import SlashCommand, typed_command, unknown_command
+from opencoder_local.tui.flows.commands import CommandFlow
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.files import FilesFlow
+from opencoder_local.tui.flows.git import GitFlow
 from opencoder_local.tui.flows.host import ChatHost
 from opencoder_local.tui.flows.map import MapFlow
 from opencoder_local.tui.screens.ask import AskScreen
@@ -18,13 +20,37 @@ FILES_LISTED = 30  # /files lists this many, then says how many more
 
 
 class SlashCommands:
-    def __init__(self, host: ChatHost, files: FilesFlow, edits: EditFlow, show_help: Callable[[], None],
-                 project_map: Callable[[], MapFlow | None]):
+    def __init__(self, host: ChatHost, files: FilesFlow, edits: EditFlow, commands: CommandFlow, git: GitFlow,
+                 show_help: Callable[[], None], project_map: Callable[[], MapFlow | None]):
         self.host = host
+        self._commands = commands
+        self._git = git
         self._map = project_map
         self._files = files
         self._edits = edits
         self._show_help = show_help
+
+    async def typed(self, text: str) -> bool:
+        """Run the slash command or !COMMAND in the box (a bad one is a notice); False: the text is a message."""
+        host = self.host
+        if text.startswith("!"):
+            host.prompt_input.clear()
+            self._commands.run_typed(text[1:])
+            return True
+        try:
+            typed = typed_command(text)
+        except UserError as exc:
+            host.notify(str(exc), title="Not run", severity="error", timeout=15, markup=False)
+            return True
+        if typed is None:
+            return False
+        if typed.command is None:
+            host.notify(unknown_command(typed.name), title="Unknown command", severity="warning", timeout=15,
+                        markup=False)
+            return True
+        host.prompt_input.clear()
+        await self.run(typed.command, typed.words)
+        return True
 
     async def run(self, command: SlashCommand, words: list[str]) -> None:
         done = getattr(self, command.handler)(words)
@@ -89,6 +115,18 @@ class SlashCommands:
         flow = self._map()
         if flow is not None:
             flow.show(self.host.prompt_input.text.strip())
+
+    def run_command(self, words: list[str]) -> None:
+        self._commands.run_typed(words[0] if words else "")
+
+    def test(self, _words: list[str]) -> None:
+        self._commands.test()
+
+    def diff(self, _words: list[str]) -> None:
+        self._git.diff()
+
+    def commit(self, words: list[str]) -> None:
+        self._git.commit(words[0] if words else "")
 
     def help(self, _words: list[str]) -> None:
         self._show_help()

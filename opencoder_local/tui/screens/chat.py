@@ -13,22 +13,22 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
-from opencoder_local.context.window import Prompt
 from opencoder_local.context.working_set import FileEntry
 from opencoder_local.engine.protocol import Engine, EngineStoppedError
 from opencoder_local.errors import UserError
 from opencoder_local.settings import ChatSettings
 from opencoder_local.store import CUT_SHORT, STOPPED, StoredMessage
-from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_message, file_mentions, key_hints, \
-    key_table, typed_command, unknown_command
+from opencoder_local.tui.commands import SLASH_COMMANDS, ChatCommands, as_message, file_mentions, key_hints, key_table
+from opencoder_local.tui.flows.commands import CommandFlow
 from opencoder_local.tui.flows.conversations import ConversationFlow
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.files import FilesFlow
+from opencoder_local.tui.flows.git import GitFlow
 from opencoder_local.tui.flows.map import MapFlow
+from opencoder_local.tui.flows.meter import ContextMeter
 from opencoder_local.tui.flows.model import ModelFlow
 from opencoder_local.tui.flows.saving import CodeFlow
 from opencoder_local.tui.flows.slash import SlashCommands
@@ -36,6 +36,7 @@ from opencoder_local.tui.pacer import IncomingText
 from opencoder_local.tui.phase import Phase
 from opencoder_local.tui.screens.help import HelpScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from opencoder_local.tui.widgets.command_block import CommandCard
 from opencoder_local.tui.widgets.edit_card import EditCard
 from opencoder_local.tui.widgets.file_chips import FileChips
 from opencoder_local.tui.widgets.path_completion import PathCompletions
@@ -43,8 +44,6 @@ from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
 from opencoder_local.tui.widgets.status_bar import RateMeter, StatusBar
 from opencoder_local.tui.widgets.suggestion_chips import SuggestionChips
-
-COUNT_DELAY_S = 0.15
 
 
 class ChatScreen(Screen):
@@ -62,6 +61,8 @@ class ChatScreen(Screen):
         Binding("ctrl+s", "save_code", "Save code"),
         Binding("ctrl+g", "review_edits", "Review edits"),  # in the footer while an edit waits
         Binding("f4", "undo_edit", "Undo edit"),  # in the footer while an applied edit stands
+        Binding("f5", "add_output", "Add output"),  # in the footer once a command has ended
+        Binding("f8", "fix_tests", "Fix tests"),  # in the footer after a failed /test
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("ctrl+f", "search", "Search", show=False),
         Binding("ctrl+l", "clear", "Clear", show=False),
@@ -72,31 +73,21 @@ class ChatScreen(Screen):
     phase: reactive[Phase] = reactive(Phase.NO_MODEL, init=False)  # what the chat is doing: one owner
     files: reactive[tuple[FileEntry, ...]] = reactive((), init=False)  # the working set as shown
 
-    class Counted(Message):
-        """A fresh count of the prompt as it would be sent; `seq` orders the counts as they were asked for."""
-
-        def __init__(self, prompt: Prompt, seq: int):
-            super().__init__()
-            self.prompt = prompt
-            self.seq = seq
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, ChatScreen.Counted) and message.seq <= self.seq
-
     def __init__(self, session: ChatSession, settings: ChatSettings, engine_factory: Callable[[ChatSettings], Engine]):
         super().__init__()
         self.session = session
         self.settings = settings
         self.editing: StoredMessage | None = None
-        self._count_timer: Timer | None = None
-        self._count_seq = 0  # numbers the counts, so a slow old one cannot overwrite a newer one
-        self._shown_seq = 0  # the newest count shown
+        self.meter = ContextMeter(self, lambda draft: self.map_flow and self.map_flow.suggest(draft))
         self.model = ModelFlow(self, lambda: engine_factory(self.settings))
         self.files_flow = FilesFlow(self)
         self.code = CodeFlow(self)
         self.edits = EditFlow(self, self.files_flow)
         self.conversations = ConversationFlow(self, self.model, self.code)
-        self.slash = SlashCommands(self, self.files_flow, self.edits, self.action_help, lambda: self.map_flow)
+        self.commands = CommandFlow(self, settings, self.edits, key_hints(self.BINDINGS))
+        self.git = GitFlow(self)
+        self.slash = SlashCommands(self, self.files_flow, self.edits, self.commands, self.git, self.action_help,
+                                   lambda: self.map_flow)
         self.map_flow: MapFlow | None = None  # started on mount: it needs the suggestion chips
 
     def compose(self) -> ComposeResult:
@@ -140,10 +131,10 @@ class ChatScreen(Screen):
 
     async def shut_down(self) -> None:
         """However the app ends (it closes its screens first): the answer stops and is saved as
-        stopped, the model process ends at once (even mid-load), and the files are no longer watched."""
-        if self._count_timer is not None:
-            self._count_timer.stop()
+        stopped, the model process ends at once (even mid-load), commands stop, and the files are no longer watched."""
+        self.meter.stop()
         self.session.stop()
+        await self.commands.shut_down()
         self.model.close()
         await self.files_flow.stop()
         if self.map_flow is not None:
@@ -177,19 +168,8 @@ class ChatScreen(Screen):
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
-        """A slash command runs; a message is sent, after the files its @paths name are added."""
-        try:
-            typed = typed_command(event.text)
-        except UserError as exc:
-            self.notify(str(exc), title="Not run", severity="error", timeout=15, markup=False)
-            return
-        if typed is not None:
-            if typed.command is None:
-                self.notify(unknown_command(typed.name), title="Unknown command", severity="warning",
-                            timeout=15, markup=False)
-                return
-            self.prompt_input.clear()
-            await self.slash.run(typed.command, typed.words)
+        """A slash command or !COMMAND runs; a message is sent, after the files its @paths name are added."""
+        if await self.slash.typed(event.text):
             return
         text = as_message(event.text).strip()
         held = {entry.spec for entry in self.files}
@@ -202,15 +182,14 @@ class ChatScreen(Screen):
 
     async def send_question(self, text: str) -> bool:
         """Save the question, show it, and start the answer; False (with a notice) if it cannot be sent."""
-        if self.generating:
-            self.notify("Still answering: press Esc to stop, then Enter to send.", severity="warning")
+        if not self.idle("sending"):
             return False
         if self.editing is not None:
             await self.log_view.remove_from(self.editing.id)
             self.session.truncate_from(self.editing)
             self.editing = None
         try:
-            message = self.session.add_user(text)
+            message = self.session.add_user(self.commands.with_output(text))
         except UserError as exc:
             self.notify(str(exc), title="Not sent", severity="error", timeout=15, markup=False)
             return False
@@ -268,8 +247,10 @@ class ChatScreen(Screen):
             if last is not None and not last.content:
                 await last.remove()
         view = self.log_view.last_answer()
-        if view is not None and view.message_id == done.message_id:
+        matched = view is not None and view.message_id == done.message_id
+        if matched:
             await self.edits.propose(view)
+        await self.commands.answered(view if matched else None, done.status)
         self.sync_files()  # what the answer was given is "current" now
         self.schedule_count()
 
@@ -278,35 +259,7 @@ class ChatScreen(Screen):
     @on(PromptInput.Changed)
     def schedule_count(self) -> None:
         """Recount shortly after the draft stops changing (the count includes the draft)."""
-        if self._count_timer is not None:
-            self._count_timer.stop()
-        self._count_timer = self.set_timer(COUNT_DELAY_S, self._count_now)
-
-    def _count_now(self) -> None:
-        inputs = self.query(PromptInput)
-        if self.session.engine is None or not inputs:
-            return  # no model yet, or the screen is closing (its widgets go before it does)
-        draft = inputs.first().text.strip()
-        self._count_seq += 1
-        self._count(draft, self._count_seq)
-        if self.map_flow is not None:
-            self.map_flow.suggest(draft)
-
-    @work(thread=True, exclusive=True, group="count")
-    def _count(self, draft: str, seq: int) -> None:
-        try:
-            prompt = self.session.prompt(draft)
-        except Exception:  # the meter is advisory; a failed count must not disturb typing
-            return
-        self.post_message(self.Counted(prompt, seq))
-
-    async def on_chat_screen_counted(self, message: Counted) -> None:
-        if message.seq < self._shown_seq:
-            return  # a slow count of an older draft
-        self._shown_seq = message.seq
-        prompt = message.prompt
-        self.status.show_context(prompt.budget.n_ctx, prompt.parts, prompt.dropped)
-        await self.log_view.mark_dropped(prompt.dropped)
+        self.meter.schedule()
 
     # the files in the conversation
 
@@ -326,6 +279,7 @@ class ChatScreen(Screen):
         self.editing = None
         await self.log_view.show(self.session.messages)
         await self.edits.show_cards()
+        await self.commands.show_cards()
         self.sync_files()
         self.schedule_count()
 
@@ -349,12 +303,18 @@ class ChatScreen(Screen):
     async def _open_card(self, event: EditCard.Opened) -> None:
         await self.edits.open(event.card)
 
+    @on(CommandCard.Chosen)
+    def _command_card(self, event: CommandCard.Chosen) -> None:
+        self.commands.chosen(event.card, event.copy)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The edit keys show in the footer (and the palette) only while they have something to do."""
         if action == "review_edits":
             return bool(self.edits.pending())
         if action == "undo_edit":
             return self.edits.can_undo
+        if action in ("add_output", "fix_tests"):
+            return self.commands.can(action)
         return True
 
     # keys and palette entries (the table is tui.commands.CHAT_ACTIONS)
@@ -363,6 +323,8 @@ class ChatScreen(Screen):
         if self.generating:
             self.session.stop()
             self.phase = Phase.STOPPING
+        elif self.commands.stop():
+            pass
         elif self.editing is not None:
             self.editing = None
             self.prompt_input.clear()
@@ -447,9 +409,16 @@ class ChatScreen(Screen):
     def action_undo_edit(self) -> None:
         self.edits.undo()
 
+    def action_add_output(self) -> None:
+        self.commands.add_output()
+
+    def action_fix_tests(self) -> None:
+        self.commands.fix_tests()
+
     def idle(self, doing: str) -> bool:
-        """Not answering; otherwise a notice that `doing` waits for Esc."""
-        if self.generating:
-            self.notify(f"Stop the answer (Esc) before {doing}.", severity="warning")
+        """Not answering or running a command; otherwise a notice that `doing` waits for Esc."""
+        if self.generating or self.phase is Phase.RUNNING:
+            what = "answer" if self.generating else "command"
+            self.notify(f"Stop the {what} (Esc) before {doing}.", severity="warning")
             return False
         return True
