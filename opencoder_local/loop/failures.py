@@ -5,11 +5,14 @@ AssertionError`, `FAILED tests/test_x.py::test_y`) and the `path:line[:col]` tha
 runtimes print (gcc, rustc's `--> src/main.rs:3:5`, go, node's `(/abs/app.js:3:9)`). Only regular
 files inside the project count (symlinks resolved: a link out of the project is not followed), and
 nothing from a virtualenv, site-packages or node_modules: the model fixes the project, not its
-dependencies.
+dependencies. A failing test often names only itself (`assert add(2, 3) == 5` names the test, not
+`calc.py`): after the files named come the project's own modules that a named Python file imports,
+since the fix is usually there.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from pathlib import Path
@@ -40,8 +43,45 @@ def files_in_failure(output: str, project: Path, limit: int = MAX_FILES) -> list
         relative = _project_file(mentioned, root)
         if relative is not None and relative not in found:
             found.append(relative)
-            if len(found) == limit:
-                break
+    for named in list(found):
+        found.extend(module for module in _imported_modules(named, root) if module not in found)
+    return found[:limit]
+
+
+def _imported_modules(relative: str, root: Path) -> list[str]:
+    """The project files a Python file imports (`import calc`, `from pkg.mod import x`, `from . import y`),
+    looked for beside it, at the project root and under src/."""
+    if not relative.endswith(".py"):
+        return []
+    path = root / relative
+    try:
+        if path.stat().st_size > 1 << 20:
+            return []
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    names: list[tuple[str, Path | None]] = []  # (dotted name, the folder a relative import starts from)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = None
+            if node.level:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+            module = node.module or ""
+            names.extend((f"{module}.{alias.name}".strip("."), base) for alias in node.names)
+            if module:
+                names.append((module, base))
+    found = []
+    for dotted, base in names:
+        parts = dotted.split(".")
+        for folder in ([base] if base is not None else [path.parent, root, root / "src"]):
+            for candidate in (folder.joinpath(*parts).with_suffix(".py"), folder.joinpath(*parts, "__init__.py")):
+                module = _project_file(str(candidate), root)
+                if module is not None and module != relative and module not in found:
+                    found.append(module)
     return found
 
 

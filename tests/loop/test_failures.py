@@ -75,3 +75,21 @@ def test_the_fix_question_carries_the_output_and_an_edit_format_the_parser_reads
     assert "SEARCH" not in short and short.endswith("Answer with the edits, in the form given above.")
     timed_out = run_command("sleep 5", tmp_path, timeout_s=0.2)
     assert "`sleep 5` did not finish in time and was stopped" in fix_question(timed_out, "")
+
+
+def test_a_failing_test_brings_the_project_modules_it_imports(tmp_path):
+    make(tmp_path, "calc.py", "src/shop/__init__.py", "src/shop/cart.py", "tests/helpers.py", "json.py")
+    (tmp_path / "tests" / "test_calc.py").write_text(
+        "import os\nimport json as j\nfrom calc import add\nfrom shop.cart import Cart\nfrom . import helpers\n"
+        "from outside_pkg import thing\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    output = "tests/test_calc.py:9: AssertionError\nFAILED tests/test_calc.py::test_add - assert -1 == 5\n"
+    # named first, then what it imports from the project (a project file named like a module of the
+    # standard library counts too: it is the one Python would import from the project's root)
+    assert files_in_failure(output, tmp_path) == ["tests/test_calc.py", "json.py", "calc.py", "src/shop/cart.py",
+                                                  "tests/helpers.py"]
+
+
+def test_imports_of_a_file_that_does_not_parse_are_skipped(tmp_path):
+    make(tmp_path, "calc.py")
+    (tmp_path / "test_bad.py").write_text("from calc import (\n")
+    assert files_in_failure("test_bad.py:1: SyntaxError", tmp_path) == ["test_bad.py"]
