@@ -20,7 +20,7 @@ from opencoder_local.context.diffs import FileDiff, diff_text, opcodes
 from opencoder_local.context.edits import EditFailed, ProposedEdit, new_text
 from opencoder_local.context.project_files import is_ignored
 from opencoder_local.errors import UserError
-from opencoder_local.files import check_replaceable, inside, write_atomic, write_inside
+from opencoder_local.files import check_replaceable, inside, write_inside
 from opencoder_local.store import AppliedFile
 
 MAX_EDIT_BYTES = 4 << 20  # a file larger than this is not edited from a chat answer
@@ -151,20 +151,22 @@ def write(accepted: Sequence[tuple[PlannedChange, str]]) -> WriteResult:
     return result
 
 
-def restore(files: Sequence[AppliedFile], force: bool = False) -> None:
+def restore(files: Sequence[AppliedFile], force: bool = False, root: Path | None = None) -> None:
     """Put back what each file held before an edit (a file the edit created is removed).
 
-    Unless `force`, a file changed since the edit raises ChangedSinceApplied and nothing is written."""
+    Unless `force`, a file changed since the edit raises ChangedSinceApplied and nothing is written.
+    A file is written back where it is inside `root` (the project; else inside its own folder): one
+    replaced by a symlink that leads elsewhere since is a FileWriteError, not a write through the link."""
     changed = [f.path for f in files if _read_quietly(Path(f.path)) != f.after]
     if changed and not force:
         raise ChangedSinceApplied(changed)
     for applied in files:
         target = Path(applied.path)
         if applied.before is None:
-            target.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)  # a link is removed, never what it leads to
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, applied.before)
+        folder = root if root is not None and inside(target, root) else target.parent
+        write_inside(folder, target, applied.before)
 
 
 def _with_line_ends(old: str, new: str, ends: tuple[str, ...]) -> str:

@@ -140,7 +140,7 @@ class ChatSession:
 
     def undo_edit(self, edit: AppliedEdit, force: bool = False) -> None:
         """Restore the files as they were before `edit`; ChangedSinceApplied unless `force`."""
-        restore(edit.files, force)
+        restore(edit.files, force, self.working_set.root)
         self.store.mark_undone(edit.id)
 
     # the project map

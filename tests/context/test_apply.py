@@ -15,6 +15,7 @@ from opencoder_local.context.apply import ChangedSinceApplied, EditRefused, chec
 from opencoder_local.context.edits import ProposedEdit, Replacement
 from opencoder_local.context.session import ChatSession
 from opencoder_local.engine.protocol import GenParams
+from opencoder_local.files import FileWriteError
 from opencoder_local.store import Store
 
 CALC = "def add(a, b):\n    return a + b\n"
@@ -156,6 +157,18 @@ def test_undo_asks_before_losing_later_changes(project):
     assert changed.value.paths == [str(target)] and target.read_text().endswith("# more\n")
     restore(written, force=True)
     assert target.read_text() == CALC
+
+
+def test_undo_anyway_never_writes_through_a_link_put_in_the_file_s_place(project, tmp_path):
+    target = project / "src" / "calc.py"
+    written = apply_all(project, whole("src/calc.py")).written
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not the project's\n")
+    target.unlink()
+    target.symlink_to(elsewhere)  # the file is now a link out of the project
+    with pytest.raises(FileWriteError):
+        restore(written, force=True, root=project)
+    assert elsewhere.read_text() == "not the project's\n" and target.is_symlink()
 
 
 def test_undo_after_a_restart_from_the_store(project, tmp_path):
