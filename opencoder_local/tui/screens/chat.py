@@ -107,13 +107,18 @@ class ChatScreen(Screen):
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        self.model.load()  # first: if the conversations cannot be read, the model still loads
+        # The model's load and the project's scan start once the first frame is drawn: their imports
+        # (gguf and numpy, watchdog, tree-sitter) would otherwise take the interpreter from it.
+        self.call_after_refresh(self._start_background)  # first: if the conversations cannot be read, it still runs
         if self.settings.continue_last:
             last = self.session.store.last_conversation()
             if last is not None:
                 self.session.open(last.id)
         await self.show_conversation()
         self.conversations.refresh_sidebar()
+
+    def _start_background(self) -> None:
+        self.model.load()
         self.map_flow = MapFlow(self, self.query_one(SuggestionChips))
         self.map_flow.start()
 
