@@ -152,7 +152,7 @@ async def test_a_flood_keeps_the_app_responsive_and_the_block_bounded(project):
         await pilot.press("escape")
         block = await ran(pilot)
         assert len(block.query_one(Log).lines) <= SHOWN_LINES + 1
-        assert "a line of the flood" in block.shown and "last 2,000 lines" in summary(block)
+        assert "a line of the flood" in block.shown and "left some out" in summary(block)
 
 
 async def test_output_that_is_not_utf8_is_shown_safely(project):

@@ -18,6 +18,7 @@ from opencoder_local.terminal_text import printable
 
 SHOWN_LINES = 2_000  # the block keeps the newest lines only: the model's copy is capped elsewhere
 SHOWN_LINE_CHARS = 1_000  # a longer line is cut (a 100 MB line with no newline would be one widget line)
+FRAME_LINES = 200  # the most one frame writes: a flood shows its newest lines, not 60,000 lines a second
 
 
 class OutputTail:
@@ -48,17 +49,19 @@ class OutputTail:
         if woke and text:
             self._wake()
 
-    def take(self) -> str:
+    def take(self, max_lines: int | None = None) -> str:
+        """What came since the last take: its newest `max_lines` lines (all that are kept, by default)."""
         with self._lock:
             text = "".join(self._parts)
             self._parts, self._newlines = [], 0
-        return self._last_lines(text)
+        return self._last_lines(text, max_lines)
 
-    def _last_lines(self, text: str) -> str:
-        if text.count("\n") <= self.max_lines:
+    def _last_lines(self, text: str, max_lines: int | None = None) -> str:
+        keep = self.max_lines if max_lines is None else min(max_lines, self.max_lines)
+        if text.count("\n") <= keep:
             return text
         self.dropped = True
-        return "\n".join(text.split("\n")[-self.max_lines - 1:])
+        return "\n".join(text.split("\n")[-keep - 1:])
 
     def _clipped(self, text: str) -> str:
         lines = text.split("\n")
@@ -106,7 +109,7 @@ class CommandBlock(Vertical):
         self.set_timer(1 / 30, self.flush)  # at most a frame's worth of writes: the tail keeps coming
 
     def flush(self) -> None:
-        text = self.tail.take()
+        text = self.tail.take(FRAME_LINES)
         if text:
             self.query_one(Log).write(text)
 
@@ -114,7 +117,7 @@ class CommandBlock(Vertical):
         """The command ended: the rest of its output, then one line on how it ended."""
         self.flush()
         if self.tail.dropped:
-            summary += f"  (the block shows the last {SHOWN_LINES:,} lines)"
+            summary += "  (lines came faster than they can be read: the block left some out)"
         label = self.query_one(".summary", Label)
         label.update(printable(summary))
         label.set_class(failed, "-failed")
