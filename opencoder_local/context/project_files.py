@@ -212,7 +212,22 @@ def linear_regex(regex: str) -> str:
             index += 1
         last = index == len(pieces) or pieces[index][0] != "star"
         out.append(_STAR + "".join(atoms) if last else f"(?>[^/]*?{''.join(atoms)})")
-    return "".join(out)
+    return _first_fit_double_stars("".join(out))
+
+
+_MIDDLE_DOUBLE_STAR = "(?:/.+)?/"  # what pathspec writes for a `/**/` between two names
+
+
+def _first_fit_double_stars(regex: str) -> str:
+    """The same for `/**/`: each but the last takes the names after it at the first place they fit
+    as whole names, atomically (`a/**/b/**/c`: the first `b` below `a`). What follows is another
+    `**`, which can skip any number of names, so the first fit is never worse; without this, eight
+    of them on a path sixty folders deep try every way to split it."""
+    pieces = regex.split(_MIDDLE_DOUBLE_STAR)
+    if len(pieces) <= 2:
+        return regex
+    head, *middle, tail = pieces
+    return head + "".join(f"(?>(?:/.+?)??/{piece}(?=/|$))" for piece in middle) + _MIDDLE_DOUBLE_STAR + tail
 
 
 def _pieces(regex: str) -> list[tuple[str, str]]:

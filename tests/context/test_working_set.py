@@ -327,6 +327,21 @@ def test_a_pathological_gitignore_pattern_is_matched_in_bounded_time(tmp_path):
                                                           "or none there)"], done.stderr
 
 
+def test_a_gitignore_of_many_double_stars_is_matched_in_bounded_time(tmp_path):
+    """Eight `**` on a path sixty folders deep: pathspec's own regex tries every split of the path."""
+    from opencoder_local.context.project_files import is_ignored
+
+    root = tmp_path / "project"
+    deep = root.joinpath(*["a"] * 60)
+    deep.mkdir(parents=True)
+    (root / ".gitignore").write_text("a/**/a/**/a/**/a/**/a/**/a/**/a/**/a/**/b\n")
+    script = ("import sys; from pathlib import Path; from opencoder_local.context.project_files import is_ignored; "
+              "print(is_ignored(Path(sys.argv[1]), '/'.join(['a'] * 60) + '/x'), "
+              "is_ignored(Path(sys.argv[1]), '/'.join(['a'] * 60) + '/b'))")
+    done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["False", "True"], done.stderr
+
+
 def test_the_rewritten_patterns_match_exactly_what_pathspecs_own_do():
     import random
     import re
@@ -337,9 +352,12 @@ def test_the_rewritten_patterns_match_exactly_what_pathspecs_own_do():
 
     chance = random.Random(19)
     for pattern in ["a*a*a*b", "x?[a-c]*.py", "**/f*o*o/", "[]]*x*y", "a**b", "src/**/x*y*z", "/a*b/*c*d/e",
-                    "*a*", r"\**x*y", "[!a]*b*c", "*.py", PATHOLOGICAL]:
+                    "*a*", r"\**x*y", "[!a]*b*c", "*.py", PATHOLOGICAL, "a/**/b/**/c", "**/a/**/a*b/**/c/**",
+                    "a/**/b/c/**/c", "**/a/**/a/**/b", "x/**/a*/**/y?/**/z", "a/**/a/**/a/**/a/**/a/**/a/**/b"]:
         regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern)
         theirs, ours = re.compile(regex), re.compile(linear_regex(regex))
         for _ in range(2000):
             name = "".join(chance.choice("ab/.cxyz") for _ in range(chance.randint(0, 14)))
+            if "**" in pattern and chance.random() < 0.5:  # paths of whole names, as the double stars see them
+                name = "/".join(chance.choice(["a", "b", "c", "ab", "x", "y", "z", "ya"]) for _ in range(chance.randint(1, 9)))
             assert bool(theirs.match(name)) == bool(ours.match(name)), (pattern, name)
