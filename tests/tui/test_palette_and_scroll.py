@@ -36,7 +36,9 @@ async def test_the_palette_shows_all_chat_actions_and_runs_them():
         palette = app.screen
         assert isinstance(palette, CommandPalette)
         shown = {str(option.prompt).split("\n")[0] for option in palette.query_one("CommandList").options}
-        idle = {"review_edits", "undo_edit"}  # offered while there is an edit to review or to undo (test_edits)
+        # offered while there is an edit to review or to undo (test_edits), a command's output to add or
+        # failing tests to fix (test_command_runs, test_test_loop)
+        idle = {"review_edits", "undo_edit", "add_output", "fix_tests"}
         assert all(chat.check_action(action, ()) is False for action in idle)
         assert {title for title, _h, action in CHAT_ACTIONS if action not in idle} <= shown
         assert not {title for title, _h, action in CHAT_ACTIONS if action in idle} & shown
