@@ -127,6 +127,7 @@ def _one_shot(settings, question: str, files: list[str], show_prompt: bool, appl
         messages, paths = found
         out = sys.stderr if apply else sys.stdout  # with --apply, standard output is the diff alone
         answer = _answer(engine, settings, messages, out)
+        engine.save_state()  # the next call on the same files evaluates only what follows them
     finally:
         if remote is not None:
             remote.close()
@@ -199,6 +200,7 @@ def _answer(engine, settings, messages, out) -> str:
 
     params = gen_params(settings)
     answer: list[str] = []
+    notice = ""  # about a saved model state the engine found damaged
     with interruptible() as interruption:
         interruption.cancel = engine.cancel
         try:
@@ -206,6 +208,7 @@ def _answer(engine, settings, messages, out) -> str:
                 out.write(printable(delta.text))  # a model's ESC shown as \x1b: it never drives the terminal
                 out.flush()
                 answer.append(delta.text)
+                notice = delta.stats.notice if delta.stats is not None else notice
         except UserError as exc:
             if any(answer):
                 out.write("\n")
@@ -213,6 +216,8 @@ def _answer(engine, settings, messages, out) -> str:
             raise
     out.write("\n")
     out.flush()
+    if notice:
+        print(printable(f"opencoder-chat: {notice}"), file=sys.stderr)
     interruption.raise_if_requested()
     return "".join(answer)
 

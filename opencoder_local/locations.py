@@ -51,6 +51,11 @@ def lookup_costs_path() -> Path:
     return data_dir() / "lookup_costs.json"
 
 
+def kv_cache_dir() -> Path:
+    """Saved model states (the prefix cache on disk): one file per prompt prefix, within a size cap."""
+    return data_dir() / "kv_cache"
+
+
 def database_path() -> Path:
     return data_dir() / "conversations.sqlite3"
 

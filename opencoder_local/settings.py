@@ -40,6 +40,7 @@ class ChatSettings:
     endpoints: tuple[Endpoint, ...] = ()  # config.toml's [endpoints.NAME] tables: servers --model can name
     rounds: int = 3  # how many times /test's fix asks the model before it gives up
     trust_typed_commands: bool = False  # /run and !COMMAND run without asking (never the model's commands)
+    kv_cache_gb: float = 4.0  # the saved model states (a conversation resumed without re-reading it): cap, 0 off
 
     def with_overrides(self, **values) -> "ChatSettings":
         """Apply flags that were given (None means: not given on the command line)."""
@@ -87,6 +88,7 @@ _RULES: dict[str, _Rule] = {
     "command_timeout": _Rule((int, float), "a number of seconds above 0", lambda v: math.isfinite(v) and v > 0),
     "rounds": _Rule((int,), "a whole number from 1 to 20", lambda v: 1 <= v <= 20),
     "trust_typed_commands": _Rule((bool,), "true or false"),
+    "kv_cache_gb": _Rule((int, float), "a number of gigabytes, 0 (off) or more", lambda v: math.isfinite(v) and v >= 0),
 }
 assert set(_RULES) == {f.name for f in fields(ChatSettings)} - {"continue_last", "project", "endpoints"}
 
@@ -131,7 +133,7 @@ def load_config(path: Path | None = None) -> ChatSettings:
         known = ", ".join([*_RULES, "endpoints"])
         raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
     check_values(data, lambda key: f"{path}: {key}")
-    for key in ("temperature", "command_timeout"):
+    for key in ("temperature", "command_timeout", "kv_cache_gb"):
         if key in data:
             data[key] = float(data[key])
     return ChatSettings(endpoints=endpoints).with_overrides(**data)
@@ -204,4 +206,4 @@ def engine_options(settings: ChatSettings) -> EngineOptions:
     Both the CLI and the app run generation on default_threads() (the physical cores) unless --threads
     says otherwise: the app's model runs in a process of its own, so the UI does not compete with it."""
     return EngineOptions(n_ctx=settings.ctx, n_threads=settings.threads, exact_tokenizer=settings.exact_tokenizer,
-                         lookup=settings.lookup)
+                         lookup=settings.lookup, kv_cache_gb=settings.kv_cache_gb)

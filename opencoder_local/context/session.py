@@ -66,6 +66,7 @@ class ChatSession:
     # which conversation
 
     def new(self) -> None:
+        self._leave()
         self.conversation, self.messages, self._cut, self._focus = None, [], 0, Focus()
         self.working_set.drop()
 
@@ -74,12 +75,18 @@ class ChatSession:
         conversation = self.store.conversation(conversation_id)
         if conversation is None:
             return False
+        self._leave()
         self.conversation = conversation
         self.messages = self.store.messages(conversation_id)
         self._cut, self._focus = 0, Focus()
         self.working_set.drop()
         self.working_set.restore(self.store.working_set(conversation_id))
         return True
+
+    def _leave(self) -> None:
+        """The model's state for the conversation being left is saved (by the engine, off this thread)."""
+        if self._engine is not None and self.conversation is not None:
+            self._engine.save_state()
 
     def rename(self, title: str) -> None:
         if self.conversation is not None:

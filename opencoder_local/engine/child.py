@@ -13,22 +13,32 @@ import queue
 import socket
 import sys
 import threading
+import time
 from typing import NoReturn
 
-from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Ready,
-                                         Stopping, Turn, WireError, decode)
+from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Quit,
+                                         Ready, SaveState, Stopping, Turn, WireError, decode)
 from opencoder_local.errors import UserError
 
 
 class _Turns:
-    """Turn requests for the main thread, and cancels that may arrive before their turn starts."""
+    """Turn and save requests for the main thread, and cancels that may arrive before their turn starts."""
 
     def __init__(self) -> None:
-        self.pending: queue.Queue[Turn] = queue.Queue()
+        self.pending: queue.Queue[Turn | SaveState | Quit] = queue.Queue()
         self.cancelled: set[int] = set()
         self.current: int | None = None
         self.engine = None
         self.lock = threading.Lock()
+        self.quit_by: float | None = None  # set by a Quit: the time.monotonic() its save must end by
+
+    def quit(self, request: Quit) -> None:
+        """Stop the current turn and every waiting one; the main thread saves, then ends the process."""
+        with self.lock:
+            self.quit_by = time.monotonic() + request.deadline_s
+            if self.engine is not None:
+                self.engine.cancel()
+        self.pending.put(request)
 
     def cancel(self, turn: int) -> None:
         with self.lock:
@@ -41,7 +51,7 @@ class _Turns:
         with self.lock:
             self.current = turn
             deltas = start()  # clears the engine's cancel flag
-            if turn in self.cancelled:
+            if turn in self.cancelled or self.quit_by is not None:
                 self.engine.cancel()
         return deltas
 
@@ -54,8 +64,10 @@ def _listen(channel: Channel, turns: _Turns) -> None:
     try:
         for batch in channel.batches():
             for request in batch:
-                if isinstance(request, Turn):
+                if isinstance(request, (Turn, SaveState)):
                     turns.pending.put(request)
+                elif isinstance(request, Quit):
+                    turns.quit(request)
                 elif isinstance(request, Cancel):
                     turns.cancel(request.turn)
                     channel.send(Stopping(request.turn))
@@ -108,7 +120,14 @@ def main(argv: list[str]) -> None:
     channel.send(Ready(engine.backend, engine.n_ctx, engine.n_threads))
     try:
         while True:
-            _answer(engine, channel, turns, turns.pending.get())
+            request = turns.pending.get()
+            if isinstance(request, Turn) and turns.quit_by is None:
+                _answer(engine, channel, turns, request)
+            elif isinstance(request, SaveState) and turns.quit_by is None:
+                engine.save_state()
+            elif isinstance(request, Quit):
+                engine.save_state(turns.quit_by)
+                os._exit(0)
     except OSError:  # the app is gone
         os._exit(0)
 

@@ -16,7 +16,9 @@ from opencoder_local.engine.decoding import DraftBatch, LookupSteps, PlainSteps
 from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.lookup import DEFAULT_COSTS, CostTable
 from opencoder_local.engine.lookup_costs import measure_costs, store_costs, stored_costs
+from opencoder_local.engine.kv_store import SaveReport, common_prefix
 from opencoder_local.engine.model_file import chat_template_for, context_window, uses_exact_tokenizer
+from opencoder_local.engine.prefix_cache import PrefixCache
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import ContextBudget, Delta, EngineOptions, GenParams, Message, TurnStats
 from opencoder_local.engine.quiet import quiet_llama
@@ -79,6 +81,7 @@ class LlamaEngine:
         # Fixed for the engine's life, never timed during a turn: the same question, the same batches.
         self.lookup_costs = (stored_costs(info.path, self.n_threads) if options.lookup else None) or DEFAULT_COSTS
         self.answer_ids: list[int] = []  # the latest turn's tokens, a stop token included
+        self._disk = PrefixCache(self._llm, info, options.kv_cache_gb, options.flash_attn) if options.kv_cache_gb > 0 else None
 
     @property
     def chat_mode(self) -> bool:
@@ -97,15 +100,14 @@ class LlamaEngine:
         """Stop the running turn within one token (or one compute step of prompt evaluation)."""
         self._cancel.set()
 
-    def _evaluate(self, ids: list[int]) -> int:
-        """Feed the prompt, reusing the cached prefix; returns how many tokens were reused."""
+    def _evaluate(self, ids: list[int]) -> tuple[int, int]:
+        """Feed the prompt, reusing the cached prefix (from memory, or from a state saved on disk when
+        that holds more of it); returns how many tokens were reused, and how many of those came from disk."""
         llm = self._llm
-        cached = llm.input_ids[: llm.n_tokens]
-        reused = 0
-        for a, b in zip(cached, ids):
-            if a != b:
-                break
-            reused += 1
+        reused = common_prefix(llm.input_ids[: llm.n_tokens], ids)
+        restored = self._disk.restore(ids, reused) if self._disk is not None else 0
+        if self._disk is not None:
+            reused = common_prefix(llm.input_ids[: llm.n_tokens], ids)  # a refused load empties the cache
         reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
         memory = llama_cpp.llama_get_memory(llm.ctx)
         if not llama_cpp.llama_memory_seq_rm(memory, 0, reused, -1):
@@ -113,6 +115,7 @@ class LlamaEngine:
             llama_cpp.llama_memory_clear(memory, True)
             reused = 0
         llm.n_tokens = reused
+        restored = min(restored, reused)
         step = llm.n_batch
         llama_cpp.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
         try:
@@ -121,7 +124,7 @@ class LlamaEngine:
                 self._decode(ids[start:start + step])
         finally:
             llama_cpp.llama_set_abort_callback(llm.ctx, self._no_abort_cb, None)
-        return reused
+        return reused, restored
 
     def _decode(self, ids: list[int]) -> None:
         try:
@@ -175,6 +178,18 @@ class LlamaEngine:
     def wait_ready(self) -> None:
         """Loaded in the constructor: always ready."""
 
+    def save_state(self, deadline: float | None = None) -> SaveReport | None:
+        """Save the KV cache's tokens to the prefix cache on disk (when it is on); `deadline`
+        (time.monotonic()) drops a save that cannot finish by then, leaving no file."""
+        if self._disk is None:
+            return None
+        with self._lock:
+            try:
+                return self._disk.save(deadline)
+            except (OSError, UserError) as exc:  # a full disk, a folder we may not write: the answer stands
+                self._disk.store.notices.append(f"the model's state could not be saved: {exc}")
+                return None
+
     def close(self) -> None:
         self.cancel()
         with self._lock:
@@ -196,12 +211,12 @@ class LlamaEngine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         sampler = self._sampler(params)
         steps = self._steps(ids, sampler, params)
-        generated, reused, reason = 0, 0, "length"
+        generated, reused, restored, reason = 0, 0, 0, "length"
         first = last = start
         pending = 0  # the next of `produced` to give; those before it are answered and fed to the model
         self.answer_ids = answer = []
         try:
-            reused = self._evaluate(ids)
+            reused, restored = self._evaluate(ids)
             produced = [steps.first()]
             while generated < max_new:
                 self._check_cancel()
@@ -228,7 +243,8 @@ class LlamaEngine:
             llama_cpp.llama_sampler_free(sampler)
         tail = decoder.decode(b"", final=True)
         rate = (generated - 1) / (last - first) if generated > 1 and last > first else 0.0
+        notice = self._disk.take_notices() if self._disk is not None else ""
         stats = TurnStats(len(ids), reused, generated, (first if generated else last) - start, rate, reason,
-                          steps.drafted, steps.accepted)
+                          steps.drafted, steps.accepted, restored, notice)
         yield Delta(tail, stats, 0)
 

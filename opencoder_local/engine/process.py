@@ -8,6 +8,8 @@ starts another; close() ends it at once, even in the middle of loading. A cancel
 acknowledged within CANCEL_DEADLINE_S and the turn ended within STOP_DEADLINE_S of that: a process
 that misses either is hung (stopped, frozen, or stuck in a compute step after it read the stop) and
 is killed, and the turn raises EngineStoppedError the same way, so a stop never waits on it for ever.
+With the prefix cache on, save_state() asks the process to save the KV state (it does so between
+turns, the app never waits) and close() gives it QUIT_SAVE_S to save and end before it is killed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
                                              Message, TurnStats)
-from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Ready, Stopping,
-                                         Turn, WireError, encode)
+from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Quit, Ready,
+                                         SaveState, Stopping, Turn, WireError, encode)
 from opencoder_local.errors import UserError
 
 CANCEL_DEADLINE_S = 1.0  # a cancel is acknowledged at once; this long without a word, the process is hung
 STOP_DEADLINE_S = 10.0  # acknowledged, the turn ends after its current token or compute step; this long, it is hung
+QUIT_SAVE_S = 0.5  # quitting waits this long at most for the model's state to be saved; then the process is killed
+_QUIT_MARGIN_S = 0.1  # the process drops its save this much earlier, so that it removes its own temp file
 
 
 class ProcessEngine:
@@ -51,6 +55,8 @@ class ProcessEngine:
         self._deadline: threading.Timer | None = None
         self._acknowledged_turn: int | None = None  # the turn whose stop was acknowledged (its deadline is the longer)
         self._hung: str | None = None  # why the process was taken for hung and killed
+        self._keeps_state = options.kv_cache_gb > 0
+        self._unsaved = False  # a turn has run since the state was last saved
         self._channel, self._child = self._spawn(Load(str(info.path), options))
         self._events = self._channel.batches()
 
@@ -113,6 +119,7 @@ class ProcessEngine:
         self._await(self._turn)
         try:
             self._channel.send(Turn(self._turn, tuple(ids), max_new, params))
+            self._unsaved = self._keeps_state
         except OSError:
             raise self._stopped("before this answer began") from None
         return self._receive(self._turn, len(ids))
@@ -209,12 +216,30 @@ class ProcessEngine:
             self._hung = why
             self._child.kill()  # SIGKILL ends a stopped process too
 
+    def save_state(self) -> None:
+        """Ask the model process to save its KV state after the turns sent so far; returns at once."""
+        if not (self._unsaved and self._ready) or self._closed:
+            return
+        try:
+            self._channel.send(SaveState())
+            self._unsaved = False
+        except OSError:
+            pass  # the process is gone: the next turn says so
+
     def close(self) -> None:
-        """End the model process at once (loading, idle or answering)."""
+        """End the model process: at once while loading or with nothing to save, else once it has saved
+        its state (stopping a turn still running), never later than QUIT_SAVE_S."""
         if self._closed:
             return
+        saving = self._unsaved and self._ready and self._hung is None and self.exit_code is None
         self._closed = True
         self._await(None)
+        if saving:
+            try:
+                self._channel.send(Quit(QUIT_SAVE_S - _QUIT_MARGIN_S))
+                self._child.wait(timeout=QUIT_SAVE_S)  # killed if still running then
+            except OSError:
+                pass
         self._channel.shutdown()
         self._child.kill()
         self._child.wait()

@@ -32,6 +32,7 @@ class EngineOptions:
     n_batch: int = 512
     lookup: bool = True  # greedy turns check drafts from the conversation in one batch (engine/lookup.py)
     flash_attn: bool = False  # llama-cpp-python's default; on, a CPU decodes far slower at long contexts
+    kv_cache_gb: float = 0.0  # the prefix cache on disk (engine/kv_store.py): its cap; 0 is off
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class TurnStats:
     stop_reason: str  # "stop" | "length" | "cancelled"
     drafted_tokens: int = 0  # guessed by prompt lookup and checked in a batch
     accepted_tokens: int = 0  # of those, kept: greedy decoding would have written them
+    restored_tokens: int = 0  # of reused_tokens, loaded from a state saved on disk (0: none loaded)
+    notice: str = ""  # one line for the person (a saved state found damaged and removed), or empty
 
     @property
     def evaluated_tokens(self) -> int:
@@ -90,6 +93,10 @@ class Engine(Protocol):
 
     def wait_ready(self) -> None:
         """Block until the model can answer; a model that cannot load raises a UserError."""
+
+    def save_state(self) -> None:
+        """Keep the model's state for the conversation so far on disk (the prefix cache), if this engine
+        keeps one; the model process is asked and this returns at once. Called when a conversation is left."""
 
     def close(self) -> None:
         """Free the model at once; a turn still streaming ends as cancelled."""

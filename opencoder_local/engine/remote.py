@@ -135,6 +135,9 @@ class RemoteEngine:
         self._cancel.set()
         self._hang_up()
 
+    def save_state(self) -> None:
+        """A server keeps its own prompt cache."""
+
     def close(self) -> None:
         self.cancel()
         self._client.close()

@@ -54,6 +54,20 @@ class Cancel:
     turn: int
 
 
+@dataclass(frozen=True)
+class SaveState:
+    """Save the KV cache's state to the prefix cache on disk, after the turns sent before it."""
+    TAG: ClassVar[str] = "save_state"
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Stop the current turn, skip those waiting, save the state within `deadline_s` (or drop the save,
+    leaving no file), then end the process."""
+    TAG: ClassVar[str] = "quit"
+    deadline_s: float
+
+
 # Events: the model process -> the app.
 
 @dataclass(frozen=True)
@@ -102,12 +116,12 @@ class Error:
     error: str
 
 
-Request = Turn | Cancel
+Request = Turn | Cancel | SaveState | Quit
 Event = Ready | Failed | Piece | Stopping | Done | Error
 Message = Load | Request | Event
 
 LOAD: Mapping[str, type] = {Load.TAG: Load}
-REQUESTS: Mapping[str, type] = {cls.TAG: cls for cls in (Turn, Cancel)}
+REQUESTS: Mapping[str, type] = {cls.TAG: cls for cls in (Turn, Cancel, SaveState, Quit)}
 EVENTS: Mapping[str, type] = {cls.TAG: cls for cls in (Ready, Failed, Piece, Stopping, Done, Error)}
 
 

@@ -41,6 +41,9 @@ class ScriptedEngine:
     def wait_ready(self) -> None:
         pass
 
+    def save_state(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
         self._cancel.set()

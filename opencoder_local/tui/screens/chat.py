@@ -246,6 +246,8 @@ class ChatScreen(Screen):
             self.status.post_message(StatusBar.Rate(done.stats.gen_tok_s))
             if self.session.engine is not None:
                 self.status.show_turn(self.session.engine.backend, done.stats)
+            if done.stats.notice:
+                self.notify(done.stats.notice, title="Saved model state", severity="warning", timeout=10, markup=False)
         if done.error and not done.engine_stopped:
             self.notify(done.error, title="The answer failed", severity="error", timeout=20, markup=False)
             last = self.log_view.last_answer()

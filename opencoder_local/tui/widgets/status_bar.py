@@ -48,8 +48,11 @@ class StatusBar(Horizontal):
 
     def show_turn(self, backend: str, stats: TurnStats) -> None:
         """After an answer: how much of its prompt the backend's KV cache (a server's prompt cache) served,
-        and how many of prompt lookup's guessed tokens the model kept."""
+        or a state saved on disk (a conversation reopened), and how many of prompt lookup's guessed tokens
+        the model kept."""
         cached = f" · {stats.reused_tokens:,}/{stats.prompt_tokens:,} cached" if stats.reused_tokens else ""
+        if stats.restored_tokens:
+            cached = f" · {stats.restored_tokens:,}/{stats.prompt_tokens:,} from disk"
         drafts = f" · lookup {stats.accepted_tokens:,}/{stats.drafted_tokens:,} kept" if stats.drafted_tokens else ""
         self.query_one("#backend", Label).update(backend + cached + drafts)
 
