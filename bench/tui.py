@@ -197,20 +197,7 @@ async def app_answer(threads: int, max_tokens: int) -> tuple[str, float, float, 
     return text, changes[-1] - changes[0], max(gaps), cpu
 
 
-STARTUP_CHILD = """
-import asyncio, sys, time
-from opencoder_local.settings import ChatSettings
-from opencoder_local.tui.app import make_app
-from opencoder_local.tui.widgets.prompt_input import PromptInput
-
-async def main():
-    app = make_app(ChatSettings(model="demo"))
-    async with app.run_test(size=(120, 40)) as pilot:
-        while not isinstance(app.focused, PromptInput):
-            await asyncio.sleep(0.002)
-        print(time.time(), flush=True)
-asyncio.run(main())
-"""
+from startup import CHAT as STARTUP_CHILD  # noqa: E402  the same child as bench/startup.py
 
 
 def startup_s(repeats: int) -> float:

@@ -8,7 +8,6 @@ thing wrong, at exactly one moment; the app's side is the real ProcessEngine."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from opencoder_local.engine import process
 from opencoder_local.engine.process import ProcessEngine
 from opencoder_local.engine.protocol import EngineStoppedError, GenParams, Message
 from opencoder_local.models.registry import model_file
+
+from engine.test_process import read_in_a_thread
 
 pytestmark = pytest.mark.model  # the demo model's vocabulary counts the prompt
 
@@ -64,19 +65,8 @@ def stand_in(tmp_path: Path, behaviour: str) -> ProcessEngine:
 def stop_mid_answer(engine: ProcessEngine) -> tuple[dict, float]:
     """Read a turn in a thread, cancel it after its first piece; the reader's outcome and the cancel's time."""
     deltas = iter(engine.stream([Message("user", "hello")], GenParams(max_tokens=100)))
-    result: dict = {"text": next(deltas).text, "ended": threading.Event()}
-
-    def read():
-        try:
-            for delta in deltas:
-                result["text"] += delta.text
-                result["stats"] = delta.stats or result.get("stats")
-        except EngineStoppedError as exc:
-            result["error"] = exc
-        finally:
-            result["ended"].set()
-
-    threading.Thread(target=read, daemon=True).start()
+    next(deltas)  # the first piece: the answer is under way
+    result = read_in_a_thread(deltas)
     started = time.monotonic()
     engine.cancel()
     return result, started
