@@ -70,10 +70,11 @@ def _wait(condition, timeout: float, every: float) -> float:
 def app_run(question: str, threads: int, max_tokens: int) -> tuple[float, float]:
     """(Enter to the first answer character on screen, Enter to the status bar's end) in seconds."""
     home = tempfile.mkdtemp(prefix="opencoder-bench-tmux-")
+    project = tempfile.mkdtemp(prefix="opencoder-bench-project-")  # empty: the bare stream has no files or map
     chat = Path(sys.executable).with_name("opencoder-chat")
     command = (f"OPENCODER_HOME={home} {chat} --model demo --threads {threads} --max-tokens {max_tokens}")
     subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-    _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", command)
+    _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", "-c", project, command)
     try:
         _wait(lambda lines: _status(lines) == "ready", 120, 0.05)
         _tmux("send-keys", "-t", SESSION, "-l", question)
@@ -87,6 +88,7 @@ def app_run(question: str, threads: int, max_tokens: int) -> tuple[float, float]
     finally:
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(project, ignore_errors=True)
 
 
 def bare_run(question: str, threads: int, max_tokens: int) -> tuple[float, float, int]:
