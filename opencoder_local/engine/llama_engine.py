@@ -109,6 +109,11 @@ class LlamaEngine:
         if self._disk is not None:
             reused = common_prefix(llm.input_ids[: llm.n_tokens], ids)  # a refused load empties the cache
         reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
+        if restored:
+            # From a state on disk, go on from a batch boundary: the prompt's evaluation from there is
+            # then in the batches a fresh one uses, so asking the same again gives the same answer
+            # (another split of a batch may round a near tie the other way).
+            reused -= reused % llm.n_batch
         memory = llama_cpp.llama_get_memory(llm.ctx)
         if not llama_cpp.llama_memory_seq_rm(memory, 0, reused, -1):
             # Recurrent models cannot drop a suffix of their state: start over.

@@ -74,7 +74,10 @@ def test_a_reopened_conversation_evaluates_only_what_follows_and_answers_the_sam
     assert answer == expected
     assert stats.restored_tokens > 0 and stats.restored_tokens == stats.reused_tokens
     assert stats.evaluated_tokens == stats.prompt_tokens - stats.restored_tokens
-    assert stats.evaluated_tokens < 40  # the follow-up question and the template's turn markers
+    # from the batch boundary before the saved prefix ends: the follow-up question, the template's
+    # turn markers, and what the boundary leaves of the prefix
+    assert stats.restored_tokens % EngineOptions().n_batch == 0
+    assert stats.evaluated_tokens < EngineOptions().n_batch + 40
     assert stats.notice == ""
 
 
