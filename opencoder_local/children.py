@@ -50,6 +50,14 @@ class StderrTail:
             self._line += piece[:room]
 
 
+def signal_name(number: int) -> str:
+    """"SIGKILL", or "signal 40" for one without a name (a real-time signal, say)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 class Child:
     """One child process: start it, signal it, wait for it, and say how it ended and what it said last.
 
@@ -111,10 +119,7 @@ class Child:
             return "is still running"
         if code >= 0:
             return f"exited with status {code}"
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:  # a real-time signal, say: it has no name
-            return f"was killed by signal {-code}"
+        return f"was killed by {signal_name(-code)}"
 
     def last_words(self) -> str:
         """The last non-blank line it wrote to standard error, or ""."""

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from opencoder_local.children import signal_name
 from opencoder_local.errors import UserError
 
 _LAUNCHER = str(Path(__file__).with_name("jail.py"))
@@ -132,7 +133,7 @@ def _outcome(result: dict, seconds: float) -> Outcome:
         return Outcome(False, "time limit", seconds)
     if "signal" in result:
         number = result["signal"]
-        reason = _SIGNAL_REASONS.get(number) or f"killed by {signal.Signals(number).name}"
+        reason = _SIGNAL_REASONS.get(number) or f"killed by {signal_name(number)}"
         return Outcome(False, reason, seconds)
     if result.get("exit") == 0:
         return Outcome(True, None, seconds)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from opencoder_local.children import signal_name
 from opencoder_local.errors import UserError
 from opencoder_local.loop.output import CapturedOutput
 from opencoder_local.terminal_text import program_output
@@ -232,13 +233,13 @@ class RunningCommand:
             self._signal_group(signal.SIGKILL)
             code = self._process.wait()
         exit_code: int | None = code
-        signal_name = None
+        died_by = None
         if code < 0:
-            exit_code, signal_name = None, _signal_name(-code)
+            exit_code, died_by = None, signal_name(-code)
         elif 128 < code < 128 + 32:  # the shell's 128+N: its program died by signal N
-            signal_name = _signal_name(code - 128)
+            died_by = signal_name(code - 128)
         return CommandResult(
-            self.command, exit_code, signal_name, self._stopped, self._timed_out,
+            self.command, exit_code, died_by, self._stopped, self._timed_out,
             code == NOT_FOUND and not self._stopped and not self._timed_out, ended_at - self._started, self.output,
         )
 
@@ -364,13 +365,6 @@ def _group_lives(pgid: int) -> bool:
         if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
             return True
     return False
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:  # a real-time signal has no name
-        return f"signal {number}"
 
 
 def _seconds(seconds: float) -> str:
