@@ -33,6 +33,7 @@ import re
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Iterator, Sequence
 
 from opencoder_local.engine.protocol import ContextBudget, Delta, GenParams, Message, TurnStats
@@ -341,6 +342,8 @@ def main() -> int:
     parser.add_argument("--e2e", action="store_true", help="the whole app on the demo model vs the engine alone")
     parser.add_argument("--tmux", action="store_true", help="the real app in tmux, timed from Enter, vs a bare stream "
                                                              "(bench/tui_tmux.py)")
+    parser.add_argument("--project", type=Path, help="--tmux: start the app in this folder (a cold symbol cache), "
+                                                      "not an empty one")
     parser.add_argument("--answer-tokens", type=int, default=400, help="--e2e: length of the answer")
     parser.add_argument("--repeats", type=int, default=2, help="--e2e: runs per thread count (median)")
     parser.add_argument("--files", action="store_true", help="file saves to chips, and 200 files changing at once")
@@ -357,7 +360,8 @@ def main() -> int:
         from opencoder_local.engine.threads import default_threads
         from tui_tmux import terminal_figures
 
-        return terminal_figures(E2E_QUESTION, default_threads(), args.answer_tokens, max(args.repeats, 3))
+        return terminal_figures(E2E_QUESTION, default_threads(), args.answer_tokens, max(args.repeats, 3),
+                                args.project and args.project.resolve())
     if args.files:
         return files_figures(args.saves)
     pieces = synthetic_answer(args.tokens)

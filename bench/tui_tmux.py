@@ -67,14 +67,16 @@ def _wait(condition, timeout: float, every: float) -> float:
     raise SystemExit("bench: the app did not get there in time; the pane was:\n" + "\n".join(_pane()))
 
 
-def app_run(question: str, threads: int, max_tokens: int) -> tuple[float, float]:
-    """(Enter to the first answer character on screen, Enter to the status bar's end) in seconds."""
+def app_run(question: str, threads: int, max_tokens: int, project: Path | None = None) -> tuple[float, float]:
+    """(Enter to the first answer character on screen, Enter to the status bar's end) in seconds. The app
+    starts in `project` with a cold symbol cache, or in an empty folder (the bare stream has no files
+    or map)."""
     home = tempfile.mkdtemp(prefix="opencoder-bench-tmux-")
-    project = tempfile.mkdtemp(prefix="opencoder-bench-project-")  # empty: the bare stream has no files or map
+    folder = str(project) if project is not None else tempfile.mkdtemp(prefix="opencoder-bench-project-")
     chat = Path(sys.executable).with_name("opencoder-chat")
     command = (f"OPENCODER_HOME={home} {chat} --model demo --threads {threads} --max-tokens {max_tokens}")
     subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-    _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", "-c", project, command)
+    _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", "-c", folder, command)
     try:
         _wait(lambda lines: _status(lines) == "ready", 120, 0.05)
         _tmux("send-keys", "-t", SESSION, "-l", question)
@@ -88,7 +90,8 @@ def app_run(question: str, threads: int, max_tokens: int) -> tuple[float, float]
     finally:
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(project, ignore_errors=True)
+        if project is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def bare_run(question: str, threads: int, max_tokens: int) -> tuple[float, float, int]:
@@ -111,14 +114,14 @@ def bare_run(question: str, threads: int, max_tokens: int) -> tuple[float, float
     return first - started, ended - started, tokens
 
 
-def terminal_figures(question: str, threads: int, max_tokens: int, repeats: int) -> int:
+def terminal_figures(question: str, threads: int, max_tokens: int, repeats: int, project: Path | None = None) -> int:
     if shutil.which("tmux") is None:
         print("bench: tmux is not installed")
         return 2
     firsts, walls, bare_firsts, bare_walls, tokens = [], [], [], [], 0
     for _ in range(repeats):  # interleaved: drift on a noisy machine hits both alike
         bare_first, bare_wall, tokens = bare_run(question, threads, max_tokens)
-        first, wall = app_run(question, threads, max_tokens)
+        first, wall = app_run(question, threads, max_tokens, project)
         firsts.append(first), walls.append(wall), bare_firsts.append(bare_first), bare_walls.append(bare_wall)
         print(f"run: app first char {first:.3f} s, app ended {wall:.2f} s; bare first token {bare_first:.3f} s, "
               f"bare ended {bare_wall:.2f} s ({tokens} tokens)", flush=True)

@@ -8,11 +8,13 @@ keyed by its path, size and modification time, so a second scan parses only what
 that cannot be read (binary, vanished mid-scan, a symlink loop) is left out, never raised.
 
 `changed(paths)` is for a watcher: it re-reads just those files. Every method may be called from
-any thread.
+any thread. With `scan_on_read=False` (the app, where a worker makes the first scan) a read never
+scans: a question asked before the first scan ends goes without the map rather than wait for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +36,7 @@ MAX_SOURCE_BYTES = 256 * 1024
 PARALLEL_FROM = 200  # files to parse before a scan uses a process per core
 MAX_WORKERS = 8
 BATCH = 50  # files a worker parses per task
+NICE = 10  # a parsing worker's priority below the app's
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,10 @@ def cache_file(root: Path) -> Path:
 
 
 class ProjectSymbols:
-    def __init__(self, root: Path, cache: Path | None = None):
+    def __init__(self, root: Path, cache: Path | None = None, scan_on_read: bool = True):
         self.root = Path(os.path.abspath(root))
         self._cache = cache or cache_file(self.root)
+        self._scan_on_read = scan_on_read
         self._files: dict[str, _Cached] = {}
         self._lock = threading.RLock()
         self._scanned = False
@@ -60,13 +64,13 @@ class ProjectSymbols:
         self.notices: list[str] = []
 
     def files(self, wait: bool = False) -> dict[str, FileSymbols]:
-        """Every mapped file's symbols (scanning the project the first time). While another thread scans,
-        what the last scan found (nothing, before the first), unless `wait`: a count or an /add never
-        waits for a scan; /map does."""
+        """Every mapped file's symbols (scanning the project the first time, if this reader may). While
+        another thread scans, what the last scan found (nothing, before the first), unless `wait`: a
+        count or an /add never waits for a scan; /map does."""
         if not self._lock.acquire(blocking=wait):
             return {path: cached.symbols for path, cached in self._files.items()}
         try:
-            if not self._scanned:
+            if not self._scanned and (wait or self._scan_on_read):
                 self.scan()
             return {path: cached.symbols for path, cached in self._files.items()}
         finally:
@@ -193,7 +197,8 @@ def _parse_batch(root: Path, paths: list[str]) -> list[tuple[str, _Cached | None
 
 def _parse_all(root: Path, paths: list[str]) -> dict[str, _Cached | None]:
     """Parse these files: here for a few, on every core for many (a first scan of a big project).
-    The workers are spawned, never forked: the app has threads running."""
+    The workers are spawned, never forked: the app has threads running. They run at a lower priority
+    (nice), so a model answering meanwhile keeps its cores."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(paths) < PARALLEL_FROM or workers < 2:
         return dict(_parse_batch(root, paths))
@@ -202,10 +207,16 @@ def _parse_all(root: Path, paths: list[str]) -> dict[str, _Cached | None]:
 
     batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_lower_priority) as pool:
             return dict(pair for done in pool.map(_parse_batch, [root] * len(batches), batches) for pair in done)
     except (OSError, RuntimeError, ValueError):  # no processes to be had (limits, a sandbox, odd descriptors): parse here
         return dict(_parse_batch(root, paths))
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # no nice on this system: parse at the usual priority
+        os.nice(NICE)
 
 
 def _same(a: dict[str, _Cached], b: dict[str, _Cached]) -> bool:

@@ -9,6 +9,7 @@ from typing import Iterator, Sequence
 
 from opencoder_local.context.apply import PlannedChange, WriteResult, plan, restore, write
 from opencoder_local.context.edits import ProposedEdit, parse_edits
+from opencoder_local.context.project_symbols import ProjectSymbols
 from opencoder_local.context.repo_map import Focus, ProjectMap, RepoMap, map_budget, next_focus
 from opencoder_local.context.window import Prompt, answer_reserve, fit_to_window, free_for_files, text_counter
 from opencoder_local.context.working_set import AddResult, WorkingSet
@@ -31,10 +32,11 @@ class ChatSession:
     which check the budget and save the set with the conversation.
 
     `map_tokens` is the project map's budget (context/repo_map.py): None for the window's default,
-    0 for no map."""
+    0 for no map. `map_scanned_apart`: a worker makes the map's first scan (the app's map flow), so a
+    turn or a count never waits for it; otherwise the first use scans."""
 
     def __init__(self, store: Store, params: GenParams, system: str | None = None, model: str = "",
-                 project: Path | None = None, map_tokens: int | None = 0):
+                 project: Path | None = None, map_tokens: int | None = 0, map_scanned_apart: bool = False):
         self.store = store
         self.params = params
         self.system = system
@@ -47,6 +49,7 @@ class ChatSession:
         self._stop = threading.Event()
         self.map_tokens = map_tokens
         self._map: ProjectMap | None = None
+        self._map_scanned_apart = map_scanned_apart
         self._map_lock = threading.Lock()
         self._focus = Focus()  # what the last answer's map was about: kept until a question brings more
         self._count_text = None
@@ -159,7 +162,8 @@ class ChatSession:
             return None
         with self._map_lock:
             if self._map is None:
-                self._map = ProjectMap(self.working_set.root)
+                root = self.working_set.root
+                self._map = ProjectMap(root, ProjectSymbols(root, scan_on_read=not self._map_scanned_apart))
             return self._map
 
     def repo_map(self, draft: str = "") -> RepoMap:

@@ -64,7 +64,7 @@ class OpenCoderApp(App):
         """The chat screen on `model` (the first-run screen has gone by now: it is replaced, not stacked)."""
         self.settings = self.settings.with_overrides(model=model)
         session = ChatSession(self.store, gen_params(self.settings), self.settings.system, self.settings.model,
-                              project_folder(self.settings), self.settings.map_tokens)
+                              project_folder(self.settings), self.settings.map_tokens, map_scanned_apart=True)
         self.push_screen(ChatScreen(session, self.settings, self.engine_factory))
 
     def _store_notice(self, text: str) -> None:

@@ -86,6 +86,34 @@ def test_the_same_inputs_give_the_same_map_byte_for_byte(project):
     assert len(texts) == 1
 
 
+def test_a_map_scanned_apart_is_never_waited_for_by_a_reader(project, monkeypatch):
+    """The app's turn, count and chips read the map while its worker makes the first scan: they get
+    what is there (nothing, before the first scan ends) at once, never a scan of their own."""
+    parsing, release = threading.Event(), threading.Event()
+    real = project_symbols.parse_symbols
+
+    def slow(path, source):
+        parsing.set()
+        release.wait(30)
+        return real(path, source)
+
+    monkeypatch.setattr(project_symbols, "parse_symbols", slow)
+    project_map = ProjectMap(project, ProjectSymbols(project, scan_on_read=False))
+    focus = project_map.focus("Where is compute_tax_bracket used?")  # before any scan: reads, never scans
+    assert focus == Focus() and not parsing.is_set()
+    worker = threading.Thread(target=project_map.symbols.files, kwargs={"wait": True})
+    worker.start()
+    try:
+        assert parsing.wait(30)
+        found = project_map.render(project_map.focus("Where is compute_tax_bracket used?"), set(), 120, chars)
+        assert found.text == "" and worker.is_alive()  # the scan is still held up: the reader did not wait
+    finally:
+        release.set()
+        worker.join(30)
+    found = project_map.render(project_map.focus("Where is compute_tax_bracket used?"), set(), 120, chars)
+    assert found.files[:2] == ("billing/tax.py", "billing/payroll.py")
+
+
 def test_a_second_scan_reads_the_cache_and_parses_only_what_changed(project, monkeypatch):
     first = ProjectSymbols(project).files()
     assert cache_file(project).is_file() and set(first) == {
