@@ -53,6 +53,7 @@ class ChatSession:
         self._map_lock = threading.Lock()
         self._focus = Focus()  # what the last answer's map was about: kept until a question brings more
         self._count_text = None
+        self._prefilled: tuple[Engine, tuple[Message, ...]] | None = None  # what the engine last read ahead
 
     @property
     def engine(self) -> Engine | None:
@@ -222,6 +223,18 @@ class ChatSession:
         prompt = fit_to_window(self.engine.count, self.system, history, reserve, files, self._cut, repo_map.text)
         return prompt, focus
 
+    def prefill(self) -> None:
+        """Have the engine read the next turn's prompt so far (system prompt, files, map, history) while
+        the question is typed: the turn then evaluates little more than the question. Call while no
+        answer runs; the same prompt is read once."""
+        engine = self.engine
+        if engine is None:
+            return
+        read = (engine, tuple(self._prompt("")[0].messages))
+        if read != self._prefilled:
+            self._prefilled = read
+            engine.prefill(read[1])
+
     def last(self, role: str) -> StoredMessage | None:
         return next((m for m in reversed(self.messages) if m.role == role), None)
 
@@ -277,6 +290,7 @@ class ChatSession:
         status = STOPPED  # an answer that ends without the engine's final stats was cut short
         try:
             deltas = engine.stream(messages, self.params)  # the engine's turn begins here
+            self._prefilled = None  # the turn's tokens are in the cache now
             self._cut = prompt.dropped  # kept on the next turns while they fit: the cache stays valid
             self._focus = focus  # likewise the map's: a follow-up about the same thing gets the same map
             self.working_set.mark_answered()  # the files as this prompt holds them are what the model sees

@@ -16,18 +16,20 @@ import threading
 import time
 from typing import NoReturn
 
-from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Quit,
-                                         Ready, SaveState, Stopping, Turn, WireError, decode)
+from opencoder_local.engine.wire import (LOAD, REQUESTS, Cancel, Channel, Done, Error, Failed, Load, Piece, Prefill,
+                                         Quit, Ready, SaveState, Stopping, Turn, WireError, decode)
 from opencoder_local.errors import UserError
 
 
 class _Turns:
-    """Turn and save requests for the main thread, and cancels that may arrive before their turn starts."""
+    """Turn, prefill and save requests for the main thread, and cancels that may arrive before their turn
+    starts."""
 
     def __init__(self) -> None:
-        self.pending: queue.Queue[Turn | SaveState | Quit] = queue.Queue()
+        self.pending: queue.Queue[Turn | Prefill | SaveState | Quit] = queue.Queue()
         self.cancelled: set[int] = set()
         self.current: int | None = None
+        self.prefilling = False
         self.engine = None
         self.lock = threading.Lock()
         self.quit_by: float | None = None  # set by a Quit: the time.monotonic() its save must end by
@@ -41,10 +43,24 @@ class _Turns:
         self.pending.put(request)
 
     def cancel(self, turn: int) -> None:
+        """Stop `turn`, and a prefill running ahead of it (the turn it reads for may be this one)."""
         with self.lock:
             self.cancelled.add(turn)
-            if self.current == turn and self.engine is not None:
+            if (self.current == turn or self.prefilling) and self.engine is not None:
                 self.engine.cancel()
+
+    def prefill(self, request: Prefill) -> None:
+        """Read a coming turn's prompt ahead, until done or until another request arrives."""
+        with self.lock:
+            self.prefilling = True
+            work = self.engine.read_ahead(list(request.ids), lambda: not self.pending.empty())  # clears its cancel flag
+            if self.quit_by is not None:
+                self.engine.cancel()
+        try:
+            work()
+        finally:
+            with self.lock:
+                self.prefilling = False
 
     def begin(self, turn: int, start):
         """Start a turn; a cancel that arrived before it (or arrives from now on) stops it."""
@@ -64,7 +80,7 @@ def _listen(channel: Channel, turns: _Turns) -> None:
     try:
         for batch in channel.batches():
             for request in batch:
-                if isinstance(request, (Turn, SaveState)):
+                if isinstance(request, (Turn, Prefill, SaveState)):
                     turns.pending.put(request)
                 elif isinstance(request, Quit):
                     turns.quit(request)
@@ -123,6 +139,8 @@ def main(argv: list[str]) -> None:
             request = turns.pending.get()
             if isinstance(request, Turn) and turns.quit_by is None:
                 _answer(engine, channel, turns, request)
+            elif isinstance(request, Prefill) and turns.quit_by is None:
+                turns.prefill(request)
             elif isinstance(request, SaveState) and turns.quit_by is None:
                 engine.save_state()
             elif isinstance(request, Quit):

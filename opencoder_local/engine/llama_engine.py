@@ -82,6 +82,7 @@ class LlamaEngine:
         self.lookup_costs = (stored_costs(info.path, self.n_threads) if options.lookup else None) or DEFAULT_COSTS
         self.answer_ids: list[int] = []  # the latest turn's tokens, a stop token included
         self._disk = PrefixCache(self._llm, info, options.kv_cache_gb, options.flash_attn) if options.kv_cache_gb > 0 else None
+        self._from_disk = 0  # tokens at the cache's start restored from disk and not yet reported by a turn
 
     @property
     def chat_mode(self) -> bool:
@@ -100,15 +101,20 @@ class LlamaEngine:
         """Stop the running turn within one token (or one compute step of prompt evaluation)."""
         self._cancel.set()
 
-    def _evaluate(self, ids: list[int]) -> tuple[int, int]:
+    def _evaluate(self, ids: list[int], ahead: Callable[[], bool] | None = None) -> tuple[int, int]:
         """Feed the prompt, reusing the cached prefix (from memory, or from a state saved on disk when
-        that holds more of it); returns how many tokens were reused, and how many of those came from disk."""
+        that holds more of it); returns how many tokens were reused, and how many of those came from disk
+        (restored by this call or by a read ahead of it). Reading ahead (`ahead` given), every token is
+        fed and the feeding stops between batches once ahead() is true."""
         llm = self._llm
         reused = common_prefix(llm.input_ids[: llm.n_tokens], ids)
         restored = self._disk.restore(ids, reused) if self._disk is not None else 0
+        if restored:
+            self._from_disk = restored
         if self._disk is not None:
             reused = common_prefix(llm.input_ids[: llm.n_tokens], ids)  # a refused load empties the cache
-        reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
+        if ahead is None:
+            reused = min(reused, len(ids) - 1)  # the last prompt token must be decoded for its logits
         if restored:
             # From a state on disk, go on from a batch boundary: the prompt's evaluation from there is
             # then in the batches a fresh one uses, so asking the same again gives the same answer
@@ -120,16 +126,18 @@ class LlamaEngine:
             llama_cpp.llama_memory_clear(memory, True)
             reused = 0
         llm.n_tokens = reused
-        restored = min(restored, reused)
+        self._from_disk = min(self._from_disk, reused)
         step = llm.n_batch
         llama_cpp.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
         try:
             for start in range(reused, len(ids), step):
                 self._check_cancel()
+                if ahead is not None and ahead():
+                    break
                 self._decode(ids[start:start + step])
         finally:
             llama_cpp.llama_set_abort_callback(llm.ctx, self._no_abort_cb, None)
-        return reused, restored
+        return reused, self._from_disk
 
     def _decode(self, ids: list[int]) -> None:
         try:
@@ -170,6 +178,26 @@ class LlamaEngine:
         """Start a turn on prompt ids already counted against the window (the model process's entry)."""
         self._cancel.clear()
         return self._turn(ids, max_new, params)
+
+    def prefill(self, messages: Sequence[Message]) -> None:
+        """Read a coming turn's prompt so far into the KV cache, now and in this thread, so that turn
+        evaluates only what follows it; cancel() stops the reading."""
+        self.read_ahead(self.prompt_ids(messages))()
+
+    def read_ahead(self, ids: list[int], stop_early: Callable[[], bool] = lambda: False) -> Callable[[], None]:
+        """The work of reading `ids` ahead of the turn that will begin with them (the model process's
+        entry). The cancel flag is cleared now, so a cancel() from here on stops it; it also stops
+        between batches once stop_early() is true."""
+        self._cancel.clear()
+
+        def work() -> None:
+            with self._lock:
+                try:
+                    self._evaluate(ids, stop_early)
+                except _Cancelled:
+                    pass
+
+        return work
 
     def calibrate_lookup(self) -> tuple[CostTable, Path]:
         """Measure what k-token batches cost against one-token decodes with this model and these
@@ -222,6 +250,7 @@ class LlamaEngine:
         self.answer_ids = answer = []
         try:
             reused, restored = self._evaluate(ids)
+            self._from_disk = 0  # reported by this turn
             produced = [steps.first()]
             while generated < max_new:
                 self._check_cancel()

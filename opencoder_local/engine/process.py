@@ -24,7 +24,7 @@ from opencoder_local.engine.gguf_file import GGUFFile
 from opencoder_local.engine.prompt_format import PromptFormat, answer_budget
 from opencoder_local.engine.protocol import (ContextBudget, Delta, EngineOptions, EngineStoppedError, GenParams,
                                              Message, TurnStats)
-from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Quit, Ready,
+from opencoder_local.engine.wire import (EVENTS, Cancel, Channel, Error, Failed, Load, Piece, Prefill, Quit, Ready,
                                          SaveState, Stopping, Turn, WireError, encode)
 from opencoder_local.errors import UserError
 
@@ -215,6 +215,17 @@ class ProcessEngine:
                 return
             self._hung = why
             self._child.kill()  # SIGKILL ends a stopped process too
+
+    def prefill(self, messages: Sequence[Message]) -> None:
+        """Have the model process read a coming turn's prompt so far while no turn runs (the turn sent
+        next stops it between batches and evaluates the rest); returns at once."""
+        if not self._ready or self._closed or self._awaited is not None:
+            return
+        try:
+            self._channel.send(Prefill(tuple(self.prompt_ids(messages))))
+            self._unsaved = self._keeps_state
+        except OSError:
+            pass  # the process is gone: the next turn says so
 
     def save_state(self) -> None:
         """Ask the model process to save its KV state after the turns sent so far; returns at once."""

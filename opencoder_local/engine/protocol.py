@@ -94,6 +94,11 @@ class Engine(Protocol):
     def wait_ready(self) -> None:
         """Block until the model can answer; a model that cannot load raises a UserError."""
 
+    def prefill(self, messages: Sequence[Message]) -> None:
+        """Read a coming turn's prompt so far (system prompt, files, map, history) ahead of it, so the
+        turn evaluates only what follows; an engine that cannot returns at once, and so may one that
+        reads in another process."""
+
     def save_state(self) -> None:
         """Keep the model's state for the conversation so far on disk (the prefix cache), if this engine
         keeps one; the model process is asked and this returns at once. Called when a conversation is left."""

@@ -135,6 +135,9 @@ class RemoteEngine:
         self._cancel.set()
         self._hang_up()
 
+    def prefill(self, messages: Sequence[Message]) -> None:
+        """A server reads the prompt when the turn comes (and keeps its own prompt cache)."""
+
     def save_state(self) -> None:
         """A server keeps its own prompt cache."""
 

@@ -49,6 +49,15 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Prefill:
+    """Read these prompt ids into the KV cache ahead of the turn that will begin with them (after the
+    turns sent before it); nothing is answered. Any request that arrives meanwhile stops it between
+    batches, a Cancel or a Quit at once."""
+    TAG: ClassVar[str] = "prefill"
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Cancel:
     TAG: ClassVar[str] = "cancel"
     turn: int
@@ -116,12 +125,12 @@ class Error:
     error: str
 
 
-Request = Turn | Cancel | SaveState | Quit
+Request = Turn | Prefill | Cancel | SaveState | Quit
 Event = Ready | Failed | Piece | Stopping | Done | Error
 Message = Load | Request | Event
 
 LOAD: Mapping[str, type] = {Load.TAG: Load}
-REQUESTS: Mapping[str, type] = {cls.TAG: cls for cls in (Turn, Cancel, SaveState, Quit)}
+REQUESTS: Mapping[str, type] = {cls.TAG: cls for cls in (Turn, Prefill, Cancel, SaveState, Quit)}
 EVENTS: Mapping[str, type] = {cls.TAG: cls for cls in (Ready, Failed, Piece, Stopping, Done, Error)}
 
 

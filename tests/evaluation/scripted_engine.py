@@ -38,5 +38,8 @@ class ScriptedEngine:
     def wait_ready(self) -> None:
         pass
 
+    def prefill(self, messages) -> None:
+        pass
+
     def close(self) -> None:
         pass

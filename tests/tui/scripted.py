@@ -31,6 +31,7 @@ class ScriptedEngine:
         self.n_ctx = n_ctx
         self.turns = 0
         self.prompts: list[list[Message]] = []
+        self.prefilled: list[list[Message]] = []  # what the app asked to be read ahead, in order
         self._cancel = threading.Event()
         # With pause_after, each turn yields that many pieces, sets `paused` and waits for the test
         # to set `resume` (or for a cancel): a test can act mid-answer without racing the stream.
@@ -40,6 +41,9 @@ class ScriptedEngine:
 
     def wait_ready(self) -> None:
         pass
+
+    def prefill(self, messages: Sequence[Message]) -> None:
+        self.prefilled.append(list(messages))
 
     def save_state(self) -> None:
         pass

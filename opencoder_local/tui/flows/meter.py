@@ -1,6 +1,7 @@
 """The context meter: the prompt as the next turn would send it, counted in a thread shortly after the
 draft stops changing (the count includes the draft); a slow count of an older draft never overwrites
-a newer one."""
+a newer one. While no answer runs, the model then reads that prompt so far (without the draft) ahead
+of the turn: the files, the map and the history are in its cache before Enter."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 
 from opencoder_local.tui.flows.host import ChatHost, in_thread
+from opencoder_local.tui.phase import Phase
 
 COUNT_DELAY_S = 0.15
 
@@ -60,3 +62,10 @@ class ContextMeter:
         except NoMatches:
             return
         await host.log_view.mark_dropped(prompt.dropped)
+        if host.phase in (Phase.IDLE, Phase.STOPPED):
+            try:
+                await in_thread(host, host.session.prefill, group="count-thread")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # reading ahead only saves time; the turn reads whatever it did not
+                return
