@@ -209,11 +209,13 @@ class ChatSession:
         """The messages the engine would get now (with `draft` as the next question, if any)."""
         return self._prompt(draft)[0]
 
-    def _prompt(self, draft: str) -> tuple[Prompt, Focus]:
+    def _prompt(self, draft: str, ahead: bool = False) -> tuple[Prompt, Focus]:
+        """The prompt and its map's focus; `ahead`: as the next turn's will begin, its question still
+        empty (a template writes its default system prompt only before a first message)."""
         if self.engine is None:
             raise RuntimeError("no engine loaded")
         history = [Message(m.role, m.content) for m in self.messages if m.content or m.role == "user"]
-        if draft:
+        if draft or ahead:
             history.append(Message("user", draft))
         reserve = answer_reserve(self.engine.n_ctx, self.params.max_tokens)
         files = self.working_set.message()
@@ -230,7 +232,7 @@ class ChatSession:
         engine = self.engine
         if engine is None:
             return
-        read = (engine, tuple(self._prompt("")[0].messages))
+        read = (engine, tuple(self._prompt("", ahead=True)[0].messages))
         if read != self._prefilled:
             self._prefilled = read
             engine.prefill(read[1])

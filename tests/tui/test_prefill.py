@@ -23,7 +23,7 @@ async def test_the_prompt_so_far_is_read_ahead_after_the_load_and_after_each_ans
         await ready(pilot)
         session = app.screen.session
         await wait_for(pilot, lambda: engine.prefilled)
-        assert engine.prefilled == [session.prompt().messages]  # the system prompt: all there is yet
+        assert engine.prefilled == [session.prompt("").messages + [Message("user", "")]]  # the system prompt
 
         session.add_files(["tax.py"])
         app.screen.sync_files()
@@ -40,6 +40,6 @@ async def test_the_prompt_so_far_is_read_ahead_after_the_load_and_after_each_ans
         app.screen.prompt_input.text = ""
         await ask(pilot, "What does compute_tax_bracket return?")
         await wait_for(pilot, lambda: len(engine.prefilled) == 3)
-        assert engine.prefilled[2][-1] == Message("assistant", "Fine, " * 30)
-        assert engine.prefilled[2] == session.prompt().messages
+        assert engine.prefilled[2][-2:] == [Message("assistant", "Fine, " * 30), Message("user", "")]
+        assert engine.prefilled[2] == session.prompt().messages + [Message("user", "")]
         assert engine.turns == 1
