@@ -50,6 +50,7 @@ class ChatScreen(Screen):
     """The chat; what its keys and commands do beyond a turn lives in tui/flows, one object per job,
     each seeing this screen as a ChatHost (tui/flows/host.py)."""
 
+    AUTO_FOCUS = "#prompt"  # the first frame shows the question box focused, not the first focusable (the search)
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),
