@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 _EXTENSIONS = {
     "python": "py", "py": "py", "javascript": "js", "js": "js", "typescript": "ts", "ts": "ts",
@@ -33,8 +35,17 @@ class CodeBlock:
         return f"[{self.language or 'text'}] {first[:60]} ({lines} line{'s' if lines != 1 else ''})"
 
 
+@lru_cache(maxsize=1)
+def commonmark() -> MarkdownIt:
+    """The parser answers are read with, as a Markdown renderer reads them (built once: that takes longer
+    than parsing a short answer; markdown-it loads with the first answer read, not at start-up)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
 def code_blocks(markdown: str) -> list[CodeBlock]:
-    tokens = MarkdownIt("commonmark").parse(markdown)
+    tokens = commonmark().parse(markdown)
     return [
         CodeBlock(token.info.split()[0] if token.info.strip() else "", token.content)
         for token in tokens

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Callable, Sequence
 
-from markdown_it import MarkdownIt
+from opencoder_local.context.code_blocks import commonmark
 
 EDIT_INSTRUCTIONS = (
     "To change one of these files (or to write a new one), put its path on a line of its own, then "
@@ -130,7 +129,7 @@ def _fences(answer: str) -> list[_Fence]:
     """The answer's fenced blocks as a Markdown renderer finds them, each with the line before it."""
     lines = answer.split("\n")
     found = []
-    for token in _markdown().parse(answer):
+    for token in commonmark().parse(answer):
         if token.type != "fence" or token.map is None:
             continue
         start, end = token.map
@@ -139,11 +138,6 @@ def _fences(answer: str) -> list[_Fence]:
             body.pop()
         found.append(_Fence(token.info.strip(), body, _closes(lines, end, token.markup), _line_before(lines, start)))
     return found
-
-
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark")  # building one takes longer than parsing a short answer
 
 
 def _closes(lines: list[str], end: int, marker: str) -> bool:

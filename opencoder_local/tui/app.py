@@ -17,7 +17,6 @@ from opencoder_local.settings import ChatSettings, gen_params, open_chat_engine,
 from opencoder_local.store import Store, StoreError
 from opencoder_local.terminal_text import printable
 from opencoder_local.tui.screens.chat import ChatScreen
-from opencoder_local.tui.screens.first_run import FirstRunScreen
 
 EngineFactory = Callable[[ChatSettings], Engine]
 QUIT_WAIT = 0.5  # seconds the quit waits for workers; one stuck in a read that never ends is left behind
@@ -56,6 +55,8 @@ class OpenCoderApp(App):
             self.notify(f"{exc}\nThis session's conversations will not be saved.",
                         title="Conversations are not saved", severity="error", timeout=30, markup=False)
         if self.settings.model is None:  # nothing installed or configured: choose and pull one first
+            from opencoder_local.tui.screens.first_run import FirstRunScreen  # its table and the catalog: only then
+
             self.push_screen(FirstRunScreen(self.pull_argv), self.open_chat)
         else:
             self.open_chat(self.settings.model)

@@ -2,31 +2,31 @@
 
 Running a process group, capturing and capping its output, finding the test command and the files a
 failure names are below the TUI (opencoder_local/loop/); this flow asks first, shows, and wires the
-loop through the usual question, answer and review."""
+loop through the usual question, answer and review. The loop's modules and the confirmation screen
+load with the first command, not at start-up."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from opencoder_local.context.code_blocks import fence_for, shell_commands
 from opencoder_local.context.window import text_counter
 from opencoder_local.errors import UserError
-from opencoder_local.loop.failures import files_in_failure, fix_question
-from opencoder_local.loop.fix import MIN_OUTPUT_TOKENS, OUTPUT_SHARE
-from opencoder_local.loop.run import CommandResult, RunningCommand, stop_all_running
-from opencoder_local.loop.test_command import find_test_command
 from opencoder_local.settings import ChatSettings, api_key_names
 from opencoder_local.store import DONE
 from opencoder_local.tui.clipboard import copy_text
 from opencoder_local.tui.flows.edits import EditFlow
 from opencoder_local.tui.flows.host import ChatHost, in_thread
 from opencoder_local.tui.phase import Phase
-from opencoder_local.tui.screens.run_confirm import RunConfirmScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.command_block import CommandBlock, CommandCard, LoopNote
 from opencoder_local.tui.widgets.edit_card import APPLIED, PENDING
+
+if TYPE_CHECKING:
+    from opencoder_local.loop.run import CommandResult, RunningCommand
 
 UNLOADED_OUTPUT_TOKENS = 1_024  # the output's cap before a model has loaded (then: as the one-shot --test's)
 QUIT_WAIT_S = 3.0  # quitting waits this long for running commands to end
@@ -94,6 +94,8 @@ class CommandFlow:
 
     def test(self) -> None:
         """/test: the project's test command, shown and confirmed the first time in this session."""
+        from opencoder_local.loop.test_command import find_test_command
+
         try:
             command = find_test_command(self.root, self.settings.test_command)
         except UserError as exc:
@@ -117,6 +119,8 @@ class CommandFlow:
 
     def _confirm(self, command: str, source: str, then) -> None:
         if self._free("running a command"):
+            from opencoder_local.tui.screens.run_confirm import RunConfirmScreen
+
             self.host.app.push_screen(RunConfirmScreen(command, str(self.root), source),
                                       lambda yes: yes and self._free("running a command") and then())
 
@@ -132,6 +136,8 @@ class CommandFlow:
     async def _execute(self, command: str, title: str, is_test: bool) -> Ran | None:
         """Run `command` in the project folder, its output streaming into a block; the result, or None
         when it could not start."""
+        from opencoder_local.loop.run import RunningCommand
+
         host = self.host
         block = CommandBlock(command, title)
         await host.log_view.mount(block)
@@ -189,6 +195,8 @@ class CommandFlow:
 
     async def shut_down(self) -> None:
         """Quitting: every running command stops with its processes, within QUIT_WAIT_S."""
+        from opencoder_local.loop.run import stop_all_running
+
         self._closing = True
         if self._running is not None:
             self._running.stop()
@@ -239,6 +247,8 @@ class CommandFlow:
     def _for_model(self, result: CommandResult) -> str:
         """The output capped for the model's window, head and tail, as the one-shot `--test` caps it (in a
         thread: counting asks the engine)."""
+        from opencoder_local.loop.fix import MIN_OUTPUT_TOKENS, OUTPUT_SHARE
+
         engine = self.host.session.engine
         if engine is None:
             return result.output.for_model(lambda text: len(text) // 3 + 1, UNLOADED_OUTPUT_TOKENS)
@@ -309,6 +319,8 @@ class CommandFlow:
     async def _ask_fix(self, ran: Ran) -> str | None:
         """Send the fix question with the files the failure names; None once its edits are applied,
         else why the loop ends."""
+        from opencoder_local.loop.failures import files_in_failure, fix_question
+
         host, fix = self.host, self._fix
         if fix is None:
             return "stopped"

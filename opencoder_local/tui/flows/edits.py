@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from opencoder_local.context.apply import ChangedSinceApplied, EditRefused
 from opencoder_local.context.session import ChatSession
@@ -17,9 +17,11 @@ from opencoder_local.store import AppliedEdit
 from opencoder_local.tui.flows.files import FilesFlow
 from opencoder_local.tui.flows.host import ChatHost
 from opencoder_local.tui.screens.confirm import ConfirmScreen
-from opencoder_local.tui.screens.review import Decision, ReviewScreen
 from opencoder_local.tui.widgets.chat_log import AssistantMessage
 from opencoder_local.tui.widgets.edit_card import APPLIED, FAILED, PENDING, REJECTED, UNDONE, EditCard
+
+if TYPE_CHECKING:
+    from opencoder_local.tui.screens.review import Decision
 
 
 class EditFlow:
@@ -111,6 +113,8 @@ class EditFlow:
                 self.host.notify(str(card.problem), title="Not applied", severity="error", timeout=15, markup=False)
         if not live:
             return
+        from opencoder_local.tui.screens.review import ReviewScreen  # its highlighting: with the first review
+
         by_target = {card.change.target: card for card in live}
         changes = [card.change for card in live]
         self.host.app.push_screen(ReviewScreen(changes, note), lambda done: self._decided(by_target, done or []))

@@ -1,17 +1,20 @@
 """/diff and /commit: what the applied edits changed since the last commit, and committing exactly
-their files (never other files, never what else is staged). Git itself is loop/git.py's."""
+their files (never other files, never what else is staged). Git itself is loop/git.py's; it and the
+two screens load with the first /diff or /commit, not at start-up."""
 
 from __future__ import annotations
 
 import os
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
 from opencoder_local.errors import UserError
-from opencoder_local.loop.git import GitRepo, draft_commit_message
 from opencoder_local.tui.flows.host import ChatHost, in_thread
 from opencoder_local.tui.phase import Phase
-from opencoder_local.tui.screens.commit_message import CommitMessageScreen
-from opencoder_local.tui.screens.diff import DiffScreen
+
+if TYPE_CHECKING:
+    from opencoder_local.loop.git import GitRepo
 
 DRAFT_TOKENS = 60  # a subject line
 
@@ -45,6 +48,8 @@ class GitFlow:
             host.notify("No edit of this conversation is applied: /diff and /commit cover only the files "
                         "applied edits wrote.", title=title, timeout=10)
             return None
+        from opencoder_local.loop.git import GitRepo
+
         try:
             repo = await in_thread(host, partial(GitRepo.at, self.root), group="git")
             changed = await in_thread(host, partial(repo.changed, edited), group="git")
@@ -70,6 +75,8 @@ class GitFlow:
         except UserError as exc:
             self._refused(exc, "No diff")
             return
+        from opencoder_local.tui.screens.diff import DiffScreen
+
         self.host.app.push_screen(DiffScreen(f"Changes by applied edits since the last commit: {self._shown(changed)}",
                                              text))
 
@@ -94,6 +101,8 @@ class GitFlow:
             else:
                 host.notify("Not committed.")
 
+        from opencoder_local.tui.screens.commit_message import CommitMessageScreen
+
         host.app.push_screen(CommitMessageScreen(changed, draft),
                              lambda text: host.run_worker(edited(text), group="git-flow"))
 
@@ -103,6 +112,8 @@ class GitFlow:
         engine = host.session.engine
         if engine is None or not host.idle("drafting a commit message"):
             return ""
+        from opencoder_local.loop.git import draft_commit_message
+
         host.phase = Phase.GENERATING  # the model writes: Esc stops it like an answer
         try:
             diff = await in_thread(host, partial(repo.diff, changed), group="git")

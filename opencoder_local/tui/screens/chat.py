@@ -13,7 +13,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.working_set import FileEntry
@@ -39,6 +38,7 @@ from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, User
 from opencoder_local.tui.widgets.command_block import CommandCard
 from opencoder_local.tui.widgets.edit_card import EditCard
 from opencoder_local.tui.widgets.file_chips import FileChips
+from opencoder_local.tui.widgets.key_footer import KeyFooter
 from opencoder_local.tui.widgets.path_completion import PathCompletions
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar
@@ -50,6 +50,7 @@ class ChatScreen(Screen):
     """The chat; what its keys and commands do beyond a turn lives in tui/flows, one object per job,
     each seeing this screen as a ChatHost (tui/flows/host.py)."""
 
+    AUTO_FOCUS = "#prompt"  # the first frame shows the question box focused, not the first focusable (the search)
     COMMANDS = Screen.COMMANDS | {ChatCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),
@@ -103,7 +104,7 @@ class ChatScreen(Screen):
                                   placeholder=f"Ask about code…  (Enter sends, {newline} newline, @ adds a file, /help)")
                 yield SuggestionChips(key=key_hints(self.BINDINGS)["add_suggested"], id="suggested")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()

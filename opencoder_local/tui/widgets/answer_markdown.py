@@ -9,7 +9,7 @@ comment), a few lines before the old end. The overlap must come out the same as 
 fence is lexed again; and when the answer ends, `finish()` checks each fence against a highlight from
 scratch.
 
-And the widgets an answer grows in take their new size from one layout pass, not two (SizedByLayout).
+And the widgets an answer grows in take their new size from one layout pass, not two (sized_by_layout.py).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pygments.token import Text, _TokenType
 from pygments.util import ClassNotFound
 from textual.app import ComposeResult
 from textual.content import Content, Span
-from textual.geometry import Size
 from textual.highlight import HighlightTheme, highlight
-from textual.reactive import Reactive
 from textual.widgets import Label, Markdown
-from textual.widgets.markdown import MarkdownFence
+from textual.widgets.markdown import MarkdownFence, MarkdownStream
+
+from opencoder_local.tui.widgets.sized_by_layout import SizedByLayout
 
 RELEX_LINES = 3  # lines before the old end always lexed again: an unfinished line lexes differently
 TAB_SIZE = 8  # as textual.highlight
@@ -125,17 +125,6 @@ def _content(code: str, tokens: list[Token], theme: type[HighlightTheme]) -> Con
     return Content(code, spans=spans).stylize_before("$text")
 
 
-class SizedByLayout:
-    """Mixin for widgets whose size only layout sets: a new size asks for no second layout pass.
-
-    Textual (pinned 8.2.8) declares Widget.virtual_size with layout=True, so each widget that grew in a
-    layout pass asked for another pass right after it, which found nothing to move but repainted the
-    whole log: once a frame while an answer streams, about 12% of the frame's CPU. Only for widgets
-    that never set their own virtual size (a ScrollView such as TextArea does, and needs the flag)."""
-
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
-
-
 class CodeLabel(SizedByLayout, Label):
     """The highlighted code inside a fence."""
 
@@ -175,6 +164,10 @@ class AnswerMarkdown(SizedByLayout, Markdown):
     def __init__(self, markdown: str | None = None):
         super().__init__(markdown)
         self.highlighter = FenceHighlighter()
+
+    def stream(self) -> MarkdownStream:
+        """Textual's stream into this Markdown: it batches what is written to it."""
+        return self.get_stream(self)
 
     def finish(self) -> None:
         """The answer ended: each of its fences is checked once against a highlight from scratch."""

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Label, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Label, Static
 
 from opencoder_local.engine.protocol import TurnStats
 from opencoder_local.terminal_text import printable
 from opencoder_local.tui.pacer import FramePacer, IncomingText
-from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown, SizedByLayout
+from opencoder_local.tui.widgets.sized_by_layout import SizedByLayout
 from opencoder_local.store import CUT_SHORT, DONE, STOPPED, STREAMING, StoredMessage
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
+    from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown
 
 _STATUS_NOTES = {
     STOPPED: "■ stopped",
@@ -25,6 +31,8 @@ _STATUS_NOTES = {
 class MessageView(SizedByLayout, Widget):
     """One message; `message_id` ties it to the stored row (None until it is saved)."""
 
+    markdown: AnswerMarkdown  # the message's text, once composed
+
     def __init__(self, content: str, message_id: int | None = None, status: str = DONE):
         super().__init__()
         self.content = content
@@ -32,7 +40,12 @@ class MessageView(SizedByLayout, Widget):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield AnswerMarkdown(printable(self.content))  # a model's ESC or BEL never reaches the terminal
+        # Markdown (markdown-it, Pygments) loads with the first message shown: an empty chat's first
+        # frame does not wait for it.
+        from opencoder_local.tui.widgets.answer_markdown import AnswerMarkdown
+
+        self.markdown = AnswerMarkdown(printable(self.content))  # a model's ESC or BEL never reaches the terminal
+        yield self.markdown
         yield Label(_STATUS_NOTES.get(self.status, ""), classes="note")
 
     def on_mount(self) -> None:
@@ -78,7 +91,7 @@ class AssistantMessage(MessageView):
     def start_stream(self) -> IncomingText:
         """Show the answer as it comes: the generation thread adds its text to what this returns."""
         self.border_subtitle = "writing…"
-        self._stream = Markdown.get_stream(self.query_one(AnswerMarkdown))
+        self._stream = self.markdown.stream()
         return self._incoming
 
     def on_assistant_message_text_waiting(self) -> None:
@@ -102,7 +115,7 @@ class AssistantMessage(MessageView):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-            self.query_one(AnswerMarkdown).finish()
+            self.markdown.finish()
         self.border_subtitle = ""
         self.status = done.status
         self.message_id = done.message_id
