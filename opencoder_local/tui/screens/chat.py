@@ -13,7 +13,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from opencoder_local.context.session import ChatSession
 from opencoder_local.context.working_set import FileEntry
@@ -39,6 +38,7 @@ from opencoder_local.tui.widgets.chat_log import AssistantMessage, ChatLog, User
 from opencoder_local.tui.widgets.command_block import CommandCard
 from opencoder_local.tui.widgets.edit_card import EditCard
 from opencoder_local.tui.widgets.file_chips import FileChips
+from opencoder_local.tui.widgets.footer import Footer
 from opencoder_local.tui.widgets.path_completion import PathCompletions
 from opencoder_local.tui.widgets.prompt_input import PromptInput
 from opencoder_local.tui.widgets.sidebar import Sidebar

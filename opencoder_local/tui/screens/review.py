@@ -16,13 +16,14 @@ from textual.highlight import highlight
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from opencoder_local.context.apply import PlannedChange
 from opencoder_local.context.code_blocks import language_for
 from opencoder_local.context.diffs import FileDiff, Hunk
 from opencoder_local.terminal_text import printable
 from opencoder_local.tui.screens.confirm import ConfirmScreen
+from opencoder_local.tui.widgets.footer import Footer
 
 _LOOKS = {" ": ("  ", ""), "-": ("- ", "on $error-muted"), "+": ("+ ", "on $success-muted")}
 
