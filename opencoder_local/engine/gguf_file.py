@@ -33,6 +33,7 @@ _SCALARS = {
 }
 
 
+_LENGTH = struct.Struct("<Q")  # a string's length, before its bytes
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 
 
@@ -185,6 +186,19 @@ class _Cursor:
         self.pos = end
         return raw.decode("utf-8", errors="replace")
 
+    def strings(self, count: int) -> list[str]:
+        """`count` strings in a row: a vocabulary's tokens and merges, read without a call per string."""
+        buf, pos, size, out = self.buf, self.pos, len(self.buf), []
+        length = _LENGTH.unpack_from
+        for _ in range(count):
+            end = pos + 8 + length(buf, pos)[0]
+            if end > size:
+                raise struct.error("string runs past the end of the file")
+            out.append(buf[pos + 8:end].decode("utf-8", errors="replace"))
+            pos = end
+        self.pos = pos
+        return out
+
     def value(self, vtype: int) -> Any:
         if vtype == gguf.GGUFValueType.STRING:
             return self.string()
@@ -195,11 +209,22 @@ class _Cursor:
             count = self.unpack("<Q")
             if count > len(self.buf):
                 raise struct.error("array longer than the file")
-            return [self.value(etype) for _ in range(count)]
+            if count == 0:
+                return []
+            if etype == gguf.GGUFValueType.STRING:
+                return self.strings(count)
+            return self.scalars(etype, count)
+        return self.scalars(vtype, 1)[0]
+
+    def scalars(self, vtype: int, count: int) -> list[Any]:
+        """`count` numbers (or flags) of one type in a row, in one unpack."""
         fmt = _SCALARS.get(vtype)
         if fmt is None:
             raise ValueError(f"unknown GGUF value type {vtype}")
-        return self.unpack(fmt)
+        many = struct.Struct(f"<{count}{fmt[1:]}")
+        values = list(many.unpack_from(self.buf, self.pos))
+        self.pos += many.size
+        return values
 
 
 def _tensor_nbytes(info: TensorInfo) -> int:

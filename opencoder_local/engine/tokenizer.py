@@ -8,7 +8,7 @@ converter it also prepends a space. We split here and let llama.cpp encode each 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import gguf
 import regex
@@ -46,7 +46,7 @@ def pre_split(text: str) -> Iterator[str]:
 class OpenCoderTokenizer:
     """Special tokens first, then the regex, then `encode_piece` (SentencePiece) on each piece."""
 
-    def __init__(self, specials: dict[str, int], encode_piece: Callable[[str], list[int]]):
+    def __init__(self, specials: dict[str, int], encode_piece: Callable[[str], Sequence[int]]):
         self._specials = specials
         self._encode_piece = encode_piece
         names = sorted(specials, key=len, reverse=True)

@@ -31,6 +31,9 @@ def kv_override_array(overrides: dict[str, bool]) -> ctypes.Array:
     return array
 
 
+_PIECES_KEPT = 1 << 16  # pieces whose ids are remembered (a few MB)
+
+
 def _token_text(tokens: list[str], token: int) -> str:
     return tokens[token] if 0 <= token < len(tokens) else ""
 
@@ -46,6 +49,7 @@ class Vocab:
         types = info.get(gguf.Keys.Tokenizer.TOKEN_TYPE) or []
         self.specials = special_tokens(tokens, types)
         self._opencoder = OpenCoderTokenizer(self.specials, self._encode_plain) if exact else None
+        self._pieces: dict[str, tuple[int, ...]] = {}  # a piece's ids: code says the same words again and again
         self._piece_buf = ctypes.create_string_buffer(256)
         im_end = self.specials.get(IM_END)
         self.stop_ids = frozenset([im_end] if im_end is not None else [])
@@ -66,8 +70,13 @@ class Vocab:
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, False, parse_special)
         return list(buf[:n])
 
-    def _encode_plain(self, piece: str) -> list[int]:
-        return self._tokenize(piece, parse_special=False)
+    def _encode_plain(self, piece: str) -> tuple[int, ...]:
+        ids = self._pieces.get(piece)
+        if ids is None:
+            ids = tuple(self._tokenize(piece, parse_special=False))
+            if len(self._pieces) < _PIECES_KEPT:
+                self._pieces[piece] = ids
+        return ids
 
     def encode(self, text: str) -> list[int]:
         """Token ids of text, special-token markers included, without BOS."""

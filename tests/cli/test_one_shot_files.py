@@ -50,6 +50,7 @@ def test_show_prompt_never_loads_the_weights(project, llamacpp_vocab_gguf):
     assert "You are OpenCoder" in result.stdout and "def double(x):" in result.stdout
 
 
+@pytest.mark.model  # the demo model loads and answers
 def test_one_shot_answers_with_the_files_in_context(project):
     result = run("--model", "demo", "--max-tokens", "12", "-p", "What does double return?", "-f", "src/util.py",
                  cwd=project)

@@ -26,6 +26,7 @@ def stored(sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
+@pytest.mark.model
 async def test_real_engine_loads_in_a_worker_and_the_status_bar_shows_it():
     app = make_app(ChatSettings(model="demo"))  # the default factory: llama.cpp loads the demo model
     async with app.run_test(size=(120, 40)) as pilot:
