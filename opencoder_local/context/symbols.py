@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from typing import NamedTuple, Sequence
 
 FORMAT = 2  # bump when what parse_symbols finds changes: caches made before are read no more
@@ -147,7 +146,7 @@ def parse_symbols(path: str, source: bytes) -> FileSymbols:
     tree = parser.parse(source)
     found = QueryCursor(walk_query).captures(tree.root_node)  # one walk: every name, and where definitions may start
     definitions = _definitions(definitions_query, found.get("start", []), tree.root_node, source.split(b"\n"))
-    return FileSymbols(definitions, _references(found.get("ref", [])))
+    return FileSymbols(definitions, _references(found.get("ref", []), source))
 
 
 def _definitions(query, starts: list, root, lines: list[bytes]) -> tuple[Definition, ...]:
@@ -190,8 +189,10 @@ def _signature(node, lines: list[bytes]) -> str:
     if body is None:
         parts = [lines[first]]
     else:
-        head = [child for child in node.children if child.start_byte < body.start_byte and child.type != "comment"]
-        row, column = head[-1].end_point if head else body.start_point
+        head = body.prev_sibling  # the last part before the body that is not a comment
+        while head is not None and (head.start_byte >= body.start_byte or head.type == "comment"):
+            head = head.prev_sibling
+        row, column = head.end_point if head is not None else body.start_point
         parts = [*lines[first:row], lines[row][:column]] if row > first else [lines[first][:column]]
     joined = b" ".join([parts[0].rstrip(), *(part.strip() for part in parts[1:])])
     text = joined.decode("utf-8", "replace").rstrip().rstrip("{").rstrip()
@@ -200,8 +201,8 @@ def _signature(node, lines: list[bytes]) -> str:
     return text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS - 1] + "…"
 
 
-def _references(nodes: list) -> dict[str, int]:
-    names = Counter(map(attrgetter("text"), nodes))
+def _references(nodes: list, source: bytes) -> dict[str, int]:
+    names = Counter([source[slice(*node.byte_range)] for node in nodes])  # cheaper than node.text
     return {name.decode("utf-8", "replace"): count for name, count in names.items()}
 
 
