@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -94,6 +95,7 @@ _DEFINITIONS = {
 }
 # Any name a file uses: the node kinds its grammar gives identifiers (those missing from one are skipped).
 _NAME_KINDS = ("identifier", "type_identifier", "field_identifier", "property_identifier")
+_PATTERN_START = re.compile(r"^\((\w+)", re.MULTILINE)  # the node each definition pattern starts at
 
 
 class Definition(NamedTuple):
@@ -138,24 +140,45 @@ def parse_symbols(path: str, source: bytes) -> FileSymbols:
     grammar = _GRAMMARS.get(os.path.splitext(path)[1].lower())
     if grammar is None:
         return EMPTY
-    parser, definitions_query, names_query = _tools(*grammar)
-    tree = parser.parse(source)
-    lines = source.split(b"\n")
-    definitions = _definitions(definitions_query, tree.root_node, lines)
-    return FileSymbols(definitions, _references(names_query, tree.root_node))
-
-
-def _definitions(query, root, lines: list[bytes]) -> tuple[Definition, ...]:
     from tree_sitter import QueryCursor
 
+    parser, definitions_query, walk_query = _tools(*grammar)
+    tree = parser.parse(source)
+    found = QueryCursor(walk_query).captures(tree.root_node)  # one walk: every name, and where definitions may start
+    definitions = _definitions(definitions_query, found.get("start", []), tree.root_node, source.split(b"\n"))
+    return FileSymbols(definitions, _references(found.get("ref", []), source))
+
+
+def _definitions(query, starts: list, root, lines: list[bytes]) -> tuple[Definition, ...]:
+    """The definitions matched at these nodes: each pattern starts at its definition's node, so matching
+    there alone finds them all, without another walk of the tree. Two different definitions of one
+    name on one line are told apart as a search of the whole tree orders them (the first is kept)."""
+    from tree_sitter import QueryCursor
+
+    cursor = QueryCursor(query)
+    cursor.set_max_start_depth(0)
+    found = _by_line_and_name((match for node in starts for match in cursor.matches(node)), lines, strict=True)
+    if found is None:
+        found = _by_line_and_name(QueryCursor(query).matches(root), lines, strict=False)
+    return tuple(sorted(found.values(), key=lambda d: (d.line, d.name)))
+
+
+def _by_line_and_name(matches, lines: list[bytes], strict: bool) -> dict[tuple[int, str], Definition] | None:
+    """One definition per line and name, the first matched; None if `strict` and a later one differs."""
     found: dict[tuple[int, str], Definition] = {}
-    for _pattern, captures in QueryCursor(query).matches(root):
+    for _pattern, captures in matches:
         node, name = captures["def"][0], captures["name"][0]
         text = name.text.decode("utf-8", "replace")
         key = (node.start_point.row, text)
         if key not in found:
-            found[key] = Definition(text, node.start_point.row + 1, node.end_point.row + 1, _signature(node, lines))
-    return tuple(sorted(found.values(), key=lambda d: (d.line, d.name)))
+            found[key] = _definition(node, text, lines)
+        elif strict and found[key] != _definition(node, text, lines):
+            return None
+    return found
+
+
+def _definition(node, name: str, lines: list[bytes]) -> Definition:
+    return Definition(name, node.start_point.row + 1, node.end_point.row + 1, _signature(node, lines))
 
 
 def _signature(node, lines: list[bytes]) -> str:
@@ -166,8 +189,10 @@ def _signature(node, lines: list[bytes]) -> str:
     if body is None:
         parts = [lines[first]]
     else:
-        head = [child for child in node.children if child.start_byte < body.start_byte and child.type != "comment"]
-        row, column = head[-1].end_point if head else body.start_point
+        head = body.prev_sibling  # the last part before the body that is not a comment
+        while head is not None and (head.start_byte >= body.start_byte or head.type == "comment"):
+            head = head.prev_sibling
+        row, column = head.end_point if head is not None else body.start_point
         parts = [*lines[first:row], lines[row][:column]] if row > first else [lines[first][:column]]
     joined = b" ".join([parts[0].rstrip(), *(part.strip() for part in parts[1:])])
     text = joined.decode("utf-8", "replace").rstrip().rstrip("{").rstrip()
@@ -176,10 +201,8 @@ def _signature(node, lines: list[bytes]) -> str:
     return text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS - 1] + "…"
 
 
-def _references(query, root) -> dict[str, int]:
-    from tree_sitter import QueryCursor
-
-    names = Counter(node.text for nodes in QueryCursor(query).captures(root).values() for node in nodes)
+def _references(nodes: list, source: bytes) -> dict[str, int]:
+    names = Counter([source[slice(*node.byte_range)] for node in nodes])  # cheaper than node.text
     return {name.decode("utf-8", "replace"): count for name, count in names.items()}
 
 
@@ -192,12 +215,18 @@ def enclosing(definitions: Sequence[Definition], line: int) -> Definition | None
 
 @lru_cache(maxsize=None)
 def _tools(module: str, function: str):
-    """A parser and the two queries for one grammar, built once per process."""
+    """A parser and two queries for one grammar, built once per process: the definitions, and one to
+    walk the tree with, for every name used and every node a definition pattern starts at."""
     import importlib
 
     from tree_sitter import Language, Parser, Query
 
     language = Language(getattr(importlib.import_module(module), function)())
-    kinds = [kind for kind in _NAME_KINDS if language.id_for_node_kind(kind, True)]
-    names = Query(language, "[" + " ".join(f"({kind})" for kind in kinds) + "] @ref")
-    return Parser(language), Query(language, _DEFINITIONS[module]), names
+    names = [kind for kind in _NAME_KINDS if language.id_for_node_kind(kind, True)]
+    starts = sorted(set(_PATTERN_START.findall(_DEFINITIONS[module])))
+    walk = Query(language, f"{_alternatives(names)} @ref\n{_alternatives(starts)} @start")
+    return Parser(language), Query(language, _DEFINITIONS[module]), walk
+
+
+def _alternatives(kinds: list[str]) -> str:
+    return "[" + " ".join(f"({kind})" for kind in kinds) + "]"
