@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Static
+from textual.widgets import Button, ContentSwitcher, DataTable, Static
 
 from opencoder_local.errors import UserError
 from opencoder_local.models import catalog, installed
@@ -27,6 +27,7 @@ from opencoder_local.models.catalog import DEFAULT_QUANT, CatalogModel
 from opencoder_local.models.pull import by_hand
 from opencoder_local.models.pull_process import Installed, PullArgv, PullProcess, StageProgress
 from opencoder_local.progress import size_text
+from opencoder_local.tui.widgets.key_footer import KeyFooter
 from opencoder_local.tui.widgets.pull_progress import PullProgress
 
 KILL_AFTER_S = 3.0  # a cancelled pull has this long to save its partial download before it is killed
@@ -141,7 +142,7 @@ class FirstRunScreen(Screen[str]):
                 with Horizontal(classes="buttons"):
                     yield Button("Retry", id="retry", variant="primary")
                     yield Button("Back to the list (Esc)", id="back")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)

@@ -16,13 +16,14 @@ from textual.highlight import highlight
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from opencoder_local.context.apply import PlannedChange
 from opencoder_local.context.code_blocks import language_for
 from opencoder_local.context.diffs import FileDiff, Hunk
 from opencoder_local.terminal_text import printable
 from opencoder_local.tui.screens.confirm import ConfirmScreen
+from opencoder_local.tui.widgets.key_footer import KeyFooter
 
 _LOOKS = {" ": ("  ", ""), "-": ("- ", "on $error-muted"), "+": ("+ ", "on $success-muted")}
 
@@ -99,7 +100,7 @@ class ReviewScreen(Screen[list[Decision]]):
         yield Label(printable(self.note), id="note", markup=False)
         yield VerticalScroll(id="hunks")
         yield Label("y accept · n reject · Space choose a hunk · a accept all files · Esc later", id="hint")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.query_one("#note").display = bool(self.note)
