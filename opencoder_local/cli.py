@@ -71,7 +71,6 @@ def _chat_parser(prog: str = "opencoder-chat") -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace):
     """Defaults, the config file, then the flags; no model named anywhere means the one installed."""
-    from opencoder_local.models.registry import default_model
     from opencoder_local.settings import apply_flags, load_config
 
     settings = apply_flags(
@@ -91,7 +90,11 @@ def _settings(args: argparse.Namespace):
         tokenizer=args.tokenizer,
         map_tokens=args.map_tokens,
     )
-    return settings if settings.model is not None else settings.with_overrides(model=default_model())
+    if settings.model is not None:
+        return settings
+    from opencoder_local.models.registry import default_model  # the store of models: only when none is named
+
+    return settings.with_overrides(model=default_model())
 
 
 def _one_shot_messages(prompt_format, settings, question: str, files: list[str], show_prompt: bool):

@@ -35,7 +35,7 @@ class KeyFooter(Footer):
 
     async def _recompose_if_changed(self) -> None:
         self._recompose_waiting = False
-        if self._shown() != self._composed:
+        if self.is_attached and self._shown() != self._composed:  # (its screen may have closed meanwhile)
             await self.recompose()
 
     def _shown(self) -> Hashable:
